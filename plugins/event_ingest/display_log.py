@@ -1,0 +1,69 @@
+"""Frame id -> timestamp lookup in display logs (contract §1, "Display logs").
+
+Lines look like ``2026-11-20T10:21:07.500Z frame_id=183022 overlay=speed``.
+Lines that do not match are skipped and the first line of a frame id wins.
+Not every frame is logged, so a lookup may find nothing; callers then load the
+event with ``time_source = 'unresolved'``.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+from collections.abc import Iterable, Iterator
+
+from event_ingest.timestamps import normalize
+
+_LINE = re.compile(r"^(\S+)\s+frame_id=(\d+)(?:\s|$)")
+
+
+class NotUtf8Error(ValueError):
+    """A display log holds bytes that are not UTF-8."""
+
+
+def iter_lines(chunks: Iterable[bytes]) -> Iterator[str]:
+    """Decode a stream of byte chunks into lines, strictly as UTF-8.
+
+    Streaming keeps memory flat however long a log is; strict decoding makes
+    a corrupt log an error rather than a silent source of wrong times.
+    """
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    pending = ""
+    offset = 0
+    for chunk in chunks:
+        try:
+            pending += decoder.decode(chunk)
+        except UnicodeDecodeError as exc:
+            raise NotUtf8Error(f"display log is not UTF-8 (byte {offset + exc.start})") from None
+        offset += len(chunk)
+        *lines, pending = pending.split("\n")
+        yield from lines
+    try:
+        pending += decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        raise NotUtf8Error(f"display log is not UTF-8 (truncated sequence at byte {offset})") from None
+    if pending:
+        yield pending
+
+
+def find_frames(lines: Iterable[str], wanted: set[int], found: dict[int, str]) -> None:
+    """Record into ``found`` the time of each wanted frame not found yet.
+
+    Stops reading as soon as every wanted frame has a time. ``found`` is shared
+    across a session's logs (read in key order) so the first line wins overall.
+    """
+    missing = wanted - found.keys()
+    for line in lines:
+        if not missing:
+            return
+        match = _LINE.match(line)
+        if not match:
+            continue
+        frame_id = int(match.group(2))
+        if frame_id not in missing:
+            continue
+        try:
+            found[frame_id] = normalize(match.group(1))
+        except ValueError:
+            continue
+        missing.discard(frame_id)

@@ -1,0 +1,76 @@
+"""Atomic, verified writes into the data directory (contract §3).
+
+A file is written under a temporary name in its final folder and renamed only
+once its size and MD5 match, so the final path never holds a partial or
+corrupt file, whatever kills the worker.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+import uuid
+from collections.abc import Iterable
+from pathlib import Path
+
+_CHUNK = 1 << 16
+#: A temporary file older than this was left by a killed worker.
+STALE_PART_S = 3600
+
+
+class VerificationError(ValueError):
+    """The bytes are not what the report and the listing say they are."""
+
+
+def md5_of(path: Path) -> str:
+    digest = hashlib.md5(usedforsecurity=False)
+    with path.open("rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def is_verified(path: Path, size: int, md5: str | None) -> bool:
+    """Whether ``path`` already holds the expected file."""
+    try:
+        if path.stat().st_size != size:
+            return False
+    except FileNotFoundError:
+        return False
+    return md5 is None or md5_of(path) == md5
+
+
+def _remove_stale_parts(final: Path) -> None:
+    cutoff = time.time() - STALE_PART_S
+    for part in final.parent.glob(f".{final.name}.*.part"):
+        try:
+            if part.stat().st_mtime < cutoff:
+                part.unlink()
+        except FileNotFoundError:
+            continue
+
+
+def write_atomically(final: Path, chunks: Iterable[bytes], *, size: int, md5: str | None) -> None:
+    """Write ``chunks`` to ``final`` if they are ``size`` bytes with MD5 ``md5``.
+
+    :raises VerificationError: the bytes differ; nothing is left behind.
+    """
+    final.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_parts(final)
+    part = final.with_name(f".{final.name}.{uuid.uuid4().hex[:12]}.part")
+    digest = hashlib.md5(usedforsecurity=False)
+    written = 0
+    try:
+        with part.open("wb") as handle:
+            for chunk in chunks:
+                handle.write(chunk)
+                digest.update(chunk)
+                written += len(chunk)
+        if written != size:
+            raise VerificationError(f"size mismatch: expected {size} bytes, downloaded {written}")
+        if md5 is not None and digest.hexdigest() != md5:
+            raise VerificationError(f"md5 mismatch: expected {md5}, downloaded {digest.hexdigest()}")
+        os.replace(part, final)
+    finally:
+        part.unlink(missing_ok=True)

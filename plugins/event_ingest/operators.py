@@ -1,0 +1,277 @@
+"""Custom operators of the ``event_ingest`` DAG, one per step.
+
+Each builds its ``AwsHelper`` and ``EventDb`` inside ``execute`` from
+connection ids (never credentials), runs one function of
+:mod:`event_ingest.steps` and returns a small XCom: a batch's keys and
+metadata, or counts. The mapped ones run once per batch of sessions.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import os
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from airflow.sdk import BaseOperator
+
+from event_ingest import settings, steps
+from event_ingest.aws_helper import AwsHelper, S3AccessError
+from event_ingest.event_db import EventDb, event_db_for
+from event_ingest.model import Batch
+from event_ingest.run_range import ConfError, days_to_ingest
+
+
+def _fail(message: str) -> Exception:
+    """An error no retry can fix: the task fails at once."""
+    from airflow.exceptions import AirflowFailException
+
+    return AirflowFailException(message)
+
+
+class EventIngestBaseOperator(BaseOperator):
+    """What every step shares: where the data is and how to reach it.
+
+    :param bucket: source bucket (templated; the DAG passes Variable
+        ``event_ingest_bucket``).
+    :param prefix: key prefix before the day partitions (templated).
+    :param data_dir: where files go (templated); empty means
+        ``$AIRFLOW_HOME/event_ingest_data``.
+    :param aws_conn_id: connection of type ``aws`` for the bucket.
+    :param db_conn_id: connection of the event database (``mysql`` or
+        ``sqlite``); without one, SQLite in the data directory.
+    :param s3_concurrency: concurrent S3 requests within the task.
+    """
+
+    template_fields: Sequence[str] = ("bucket", "prefix", "data_dir")
+    ui_color = "#d6eaf8"
+
+    def __init__(
+        self,
+        *,
+        bucket: str,
+        prefix: str = "",
+        data_dir: str = "",
+        aws_conn_id: str = settings.S3_CONN_ID,
+        db_conn_id: str = settings.DB_CONN_ID,
+        s3_concurrency: int = settings.S3_CONCURRENCY,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.bucket = bucket
+        self.prefix = prefix
+        self.data_dir = data_dir
+        self.aws_conn_id = aws_conn_id
+        self.db_conn_id = db_conn_id
+        self.s3_concurrency = s3_concurrency
+
+    def _aws(self) -> AwsHelper:
+        if not self.bucket:
+            raise _fail(f"no bucket: set Airflow Variable {settings.BUCKET_VARIABLE!r}")
+        return AwsHelper(
+            aws_conn_id=self.aws_conn_id,
+            bucket=self.bucket,
+            prefix=self.prefix,
+            concurrency=self.s3_concurrency,
+        )
+
+    def _data_dir(self) -> Path:
+        if self.data_dir:
+            return Path(self.data_dir)
+        return Path(os.environ.get("AIRFLOW_HOME", "~/airflow")).expanduser() / "event_ingest_data"
+
+    @contextmanager
+    def _db(self) -> Iterator[EventDb]:
+        db = event_db_for(self.db_conn_id, self._data_dir())
+        db.connect()
+        try:
+            yield db
+        finally:
+            db.close()
+
+
+class DiscoverSessionsOperator(EventIngestBaseOperator):
+    """List the sessions of the run's days and cut them into batches.
+
+    The days come from the run's data interval (plus the look-back) or from
+    the conf's ``start_date``/``end_date``; a bad conf fails here, before
+    anything is read or written. Returns one XCom entry per batch, which the
+    mapped steps expand over.
+
+    :param max_range_days: longest range a run accepts.
+    :param max_batches: most batches one run makes (Airflow's ``max_map_length``);
+        a bigger run gets bigger batches.
+    """
+
+    def __init__(
+        self, *, max_range_days: int = settings.MAX_RANGE_DAYS, max_batches: int = 1024, **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        self.max_range_days = max_range_days
+        self.max_batches = max_batches
+
+    def execute(self, context: Any) -> list[dict[str, Any]]:
+        dag_run = context["dag_run"]
+        interval_start = context.get("data_interval_start")
+        interval_day = (
+            interval_start.date() if interval_start else (dag_run.run_after - dt.timedelta(days=1)).date()
+        )
+        params = context["params"]
+        try:
+            days = days_to_ingest(
+                conf=dag_run.conf or {},
+                params=params,
+                interval_day=interval_day,
+                is_backfill=str(dag_run.run_type) in ("backfill", "DagRunType.BACKFILL_JOB"),
+                max_range_days=self.max_range_days,
+            )
+        except ConfError as exc:
+            raise _fail(f"bad conf: {exc}") from None
+        self.log.info("Run %s ingests %s day(s): %s..%s", dag_run.run_id, len(days), days[0], days[-1])
+        aws = self._aws()
+        try:
+            batches = steps.discover(aws, days, params["batch_size"])
+        except S3AccessError as exc:
+            raise _fail(str(exc)) from None
+        if len(batches) > self.max_batches:
+            listings = [listing for batch in batches for listing in batch.listings]
+            size = math.ceil(len(listings) / self.max_batches)
+            self.log.warning(
+                "%s sessions: batches grow to %s sessions to stay within %s",
+                len(listings),
+                size,
+                self.max_batches,
+            )
+            batches = [
+                Batch(
+                    index=n,
+                    listings=listings[start : start + size],
+                    discovered=len(listings[start : start + size]),
+                )
+                for n, start in enumerate(range(0, len(listings), size))
+            ]
+        self.log.info(
+            "Discovered %s session(s) in %s batch(es)", sum(b.discovered for b in batches), len(batches)
+        )
+        return [batch.to_dict() for batch in batches]
+
+
+class FilterExistingOperator(EventIngestBaseOperator):
+    """Drop the batch's sessions that the event database holds already, unchanged.
+
+    :param batch: one batch from ``discover_sessions``.
+    """
+
+    def __init__(self, *, batch: dict[str, Any], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.batch = batch
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        batch = Batch.from_dict(self.batch)
+        with self._db() as db:
+            batch = steps.filter_existing(db, batch)
+        self.log.info(
+            "Batch %s: %s new or changed session(s), %s skipped",
+            batch.index,
+            len(batch.listings),
+            batch.skipped,
+        )
+        return batch.to_dict()
+
+
+class FetchMetadataOperator(EventIngestBaseOperator):
+    """Read each session's upload report; keep only events the database lacks.
+
+    :param batch: one batch from ``filter_existing``.
+    """
+
+    def __init__(self, *, batch: dict[str, Any], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.batch = batch
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        batch = Batch.from_dict(self.batch)
+        with self._db() as db:
+            batch = steps.fetch_metadata(self._aws(), db, batch, self._data_dir())
+        self.log.info(
+            "Batch %s: %s session(s) with %s new event(s), %s deferred, %s reject(s)",
+            batch.index,
+            len(batch.sessions),
+            sum(len(s.events) for s in batch.sessions),
+            batch.deferred,
+            len(batch.rejects),
+        )
+        return batch.to_dict()
+
+
+class DownloadAudioOperator(EventIngestBaseOperator):
+    """Download the batch's new audio tags into the data directory, verified.
+
+    :param batch: one batch from ``fetch_metadata``.
+    """
+
+    def __init__(self, *, batch: dict[str, Any], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.batch = batch
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        batch = steps.download_audio(self._aws(), Batch.from_dict(self.batch), self._data_dir())
+        self.log.info(
+            "Batch %s: downloaded %s audio tag(s), %s reject(s) so far",
+            batch.index,
+            sum(len(s.events) for s in batch.sessions),
+            len(batch.rejects),
+        )
+        return batch.to_dict()
+
+
+class LoadToDbOperator(EventIngestBaseOperator):
+    """Write the batch's sessions and events (one transaction per session) and its rejects.
+
+    :param batch: one batch from ``download_audio``.
+    """
+
+    def __init__(self, *, batch: dict[str, Any], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.batch = batch
+
+    def execute(self, context: Any) -> dict[str, int]:
+        batch = Batch.from_dict(self.batch)
+        with self._db() as db:
+            summary = steps.load(db, batch, context["dag_run"].run_id)
+        for reject in batch.rejects:
+            self.log.warning(
+                "Rejected %s (session %s): %s", reject.object_key, reject.session_id, reject.reason
+            )
+        self.log.info("Batch %s: %s", batch.index, summary)
+        return vars(summary)
+
+
+class SummarizeRunOperator(BaseOperator):
+    """Add up the batches' counts into the run's summary (an empty day gives zeros).
+
+    :param results: the ``load_to_db`` XComs, one per batch.
+    """
+
+    template_fields: Sequence[str] = ("results",)
+
+    def __init__(self, *, results: Any, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.results = results
+
+    def execute(self, context: Any) -> dict[str, int]:
+        total = steps.BatchSummary.total(self.results or [])
+        self.log.info(
+            "Run summary: discovered=%s loaded_sessions=%s loaded_events=%s skipped=%s deferred=%s"
+            " rejected=%s",
+            total.discovered,
+            total.loaded_sessions,
+            total.loaded_events,
+            total.skipped,
+            total.deferred,
+            total.rejected,
+        )
+        return vars(total)

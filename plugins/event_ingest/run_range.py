@@ -1,0 +1,80 @@
+"""Which days a run ingests: its data interval, a conf range, a look-back.
+
+Contract §4: a scheduled run ingests its interval's day plus a look-back for
+late sessions; a manual run with ``start_date``/``end_date`` ingests exactly
+those days (both inclusive). A bad conf raises :class:`ConfError` with a
+message that says what is wrong, before anything is read or written.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+#: The conf keys a run accepts: the DAG's params.
+CONF_KEYS = ("start_date", "end_date", "lookback_days", "batch_size")
+
+
+class ConfError(ValueError):
+    """The run's conf cannot be used."""
+
+
+def _date(conf: Mapping[str, Any], name: str) -> dt.date | None:
+    value = conf.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ConfError(f"{name} must be a date string YYYY-MM-DD, got {type(value).__name__} {value!r}")
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise ConfError(f"{name} {value!r} is not a valid date YYYY-MM-DD") from None
+
+
+def _non_negative_int(conf: Mapping[str, Any], name: str) -> int:
+    value = conf[name]
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ConfError(f"{name} must be a non-negative integer, got {value!r}")
+    return value
+
+
+def days_to_ingest(
+    *,
+    conf: Mapping[str, Any],
+    params: Mapping[str, Any],
+    interval_day: dt.date,
+    is_backfill: bool,
+    max_range_days: int,
+) -> list[dt.date]:
+    """Return the days to scan, oldest first.
+
+    :param conf: the run's conf as given (to refuse unknown keys and to tell an
+        explicit ``lookback_days`` from the default).
+    :param params: the validated params (conf merged over defaults).
+    :param interval_day: the first day of the run's data interval.
+    :param is_backfill: backfill runs cover exactly their day unless the conf
+        asks for a look-back: the days around them are backfilled too.
+    """
+    unknown = sorted(set(conf) - set(CONF_KEYS))
+    if unknown:
+        raise ConfError(f"unknown conf key(s) {unknown}; accepted keys are {list(CONF_KEYS)}")
+    start, end = _date(params, "start_date"), _date(params, "end_date")
+    lookback = _non_negative_int(params, "lookback_days")
+    if end is not None and start is None:
+        raise ConfError("end_date is given without start_date")
+    if start is None:
+        start = end = interval_day
+        if is_backfill and "lookback_days" not in conf:
+            lookback = 0
+    else:
+        end = end or start
+        if end < start:
+            raise ConfError(f"end_date {end} is before start_date {start}")
+        if "lookback_days" not in conf:
+            lookback = 0
+    first = start - dt.timedelta(days=lookback)
+    count = (end - first).days + 1
+    if count > max_range_days:
+        raise ConfError(f"range {first}..{end} covers {count} days; the maximum is {max_range_days}")
+    return [first + dt.timedelta(days=n) for n in range(count)]

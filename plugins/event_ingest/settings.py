@@ -1,0 +1,38 @@
+"""Names and tunables shared by the DAG, the operators and the tools.
+
+Connection and variable names are the contract's (§4). Tunables read the
+environment so an operator can change them without a code change; reading an
+environment variable is not I/O, so this module is safe at DAG parse time.
+"""
+
+from __future__ import annotations
+
+import os
+
+S3_CONN_ID = "event_ingest_s3"
+DB_CONN_ID = "event_ingest_db"
+BUCKET_VARIABLE = "event_ingest_bucket"
+PREFIX_VARIABLE = "event_ingest_prefix"
+DATA_DIR_VARIABLE = "event_ingest_data_dir"
+
+
+def _int_env(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    return int(raw) if raw else default
+
+
+#: Sessions per mapped task instance. Large enough that per-task overhead is
+#: small next to the work, small enough that a day of 10,000 sessions stays far
+#: below Airflow's ``max_map_length`` (1024) and a retry redoes little.
+BATCH_SIZE = _int_env("EVENT_INGEST_BATCH_SIZE", 200)
+#: Days re-scanned before a scheduled run's own day, for sessions uploaded late.
+LOOKBACK_DAYS = _int_env("EVENT_INGEST_LOOKBACK_DAYS", 2)
+#: Longest date range one run accepts.
+MAX_RANGE_DAYS = _int_env("EVENT_INGEST_MAX_RANGE_DAYS", 366)
+#: Concurrent S3 requests within one task.
+S3_CONCURRENCY = _int_env("EVENT_INGEST_S3_CONCURRENCY", 16)
+#: Task retries and the first retry delay (doubled on each retry).
+RETRIES = _int_env("EVENT_INGEST_RETRIES", 3)
+RETRY_DELAY_S = _int_env("EVENT_INGEST_RETRY_DELAY_S", 30)
+#: Airflow pool that bounds how many batches hit S3 and the database at once.
+POOL = os.environ.get("EVENT_INGEST_POOL", "default_pool")
