@@ -31,10 +31,11 @@ def iter_lines(chunks: Iterable[bytes]) -> Iterator[str]:
     pending = ""
     offset = 0
     for chunk in chunks:
+        buffered = len(decoder.getstate()[0])
         try:
             pending += decoder.decode(chunk)
         except UnicodeDecodeError as exc:
-            raise NotUtf8Error(f"display log is not UTF-8 (byte {offset + exc.start})") from None
+            raise NotUtf8Error(f"display log is not UTF-8 (byte {offset - buffered + exc.start})") from None
         offset += len(chunk)
         *lines, pending = pending.split("\n")
         yield from lines
@@ -53,9 +54,9 @@ def find_frames(lines: Iterable[str], wanted: set[int], found: dict[int, str]) -
     across a session's logs (read in key order) so the first line wins overall.
     """
     missing = wanted - found.keys()
+    if not missing:
+        return
     for line in lines:
-        if not missing:
-            return
         match = _LINE.match(line)
         if not match:
             continue
@@ -67,3 +68,5 @@ def find_frames(lines: Iterable[str], wanted: set[int], found: dict[int, str]) -
         except ValueError:
             continue
         missing.discard(frame_id)
+        if not missing:
+            return

@@ -7,6 +7,7 @@ corrupt file, whatever kills the worker.
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import os
 import time
@@ -43,7 +44,7 @@ def is_verified(path: Path, size: int, md5: str | None) -> bool:
 
 def _remove_stale_parts(final: Path) -> None:
     cutoff = time.time() - STALE_PART_S
-    for part in final.parent.glob(f".{final.name}.*.part"):
+    for part in final.parent.glob(f".{glob.escape(final.name)}.*.part"):
         try:
             if part.stat().st_mtime < cutoff:
                 part.unlink()

@@ -7,6 +7,7 @@ so the checks that keep bad input inside the data directory live in one place.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path, PurePosixPath
 
 REPORT_SUFFIX = "_logged_Upload_Report.json"
@@ -16,6 +17,7 @@ DISPLAY_LOGS_DIR = "AV_logs/DisplayLogs/"
 #: Column widths of the event database; longer values are rejected, not cut.
 MAX_SESSION_ID = 128
 MAX_KEY = 640
+_DIGITS = re.compile(r"[0-9]+")
 
 
 class UnsafePathError(ValueError):
@@ -47,6 +49,8 @@ def split_session_key(prefix: str, key: str) -> tuple[dt.date, str, str] | None:
     if len(parts) < 5 or not parts[3] or not parts[4]:
         return None
     year, month, day, session_id, relpath = parts
+    if not (_DIGITS.fullmatch(year) and _DIGITS.fullmatch(month) and _DIGITS.fullmatch(day)):
+        return None
     if not (len(year) == 4 and len(month) == 2 and len(day) == 2):
         return None
     try:
@@ -81,10 +85,13 @@ def safe_relpath(relpath: object) -> str:
     """
     if not isinstance(relpath, str) or not relpath:
         raise UnsafePathError(f"path {relpath!r} is not a non-empty string")
-    if relpath.startswith("/") or "\\" in relpath or "\x00" in relpath:
-        raise UnsafePathError(f"path {relpath!r} leaves the session folder")
-    if any(part in ("", ".", "..") for part in relpath.split("/")):
-        raise UnsafePathError(f"path {relpath!r} leaves the session folder")
+    if (
+        relpath.startswith("/")
+        or "\\" in relpath
+        or "\x00" in relpath
+        or any(part in ("", ".", "..") for part in relpath.split("/"))
+    ):
+        raise UnsafePathError(f"path {relpath[:200]!r} leaves the session folder")
     return relpath
 
 

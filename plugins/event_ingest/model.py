@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 from dataclasses import dataclass, field
 from typing import Any, Self
 
@@ -26,7 +27,7 @@ def stable_id(*parts: str) -> str:
     Ids derived from the source (not sequences) let any number of runs, and
     runs in parallel, agree on a row's identity without asking the database.
     """
-    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:32]
 
 
 class _Record:

@@ -73,8 +73,14 @@ def days_to_ingest(
             raise ConfError(f"end_date {end} is before start_date {start}")
         if "lookback_days" not in conf:
             lookback = 0
-    first = start - dt.timedelta(days=lookback)
-    count = (end - first).days + 1
+    count = (end - start).days + 1 + lookback
     if count > max_range_days:
-        raise ConfError(f"range {first}..{end} covers {count} days; the maximum is {max_range_days}")
+        raise ConfError(
+            f"range ending {end} covers {count} days (with {lookback} look-back days);"
+            f" the maximum is {max_range_days}"
+        )
+    try:
+        first = start - dt.timedelta(days=lookback)
+    except OverflowError:
+        raise ConfError(f"lookback_days {lookback} reaches before year 1 from {start}") from None
     return [first + dt.timedelta(days=n) for n in range(count)]

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 
+#: The years every backend's DATETIME holds (MySQL: 1000-9999).
+MIN_YEAR, MAX_YEAR = 1000, 9999
+
 
 def parse_utc(value: str) -> dt.datetime:
     """Parse an ISO-8601 timestamp into an aware UTC datetime cut to milliseconds.
@@ -13,7 +16,12 @@ def parse_utc(value: str) -> dt.datetime:
     parsed = dt.datetime.fromisoformat(value)
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=dt.UTC)
-    parsed = parsed.astimezone(dt.UTC)
+    try:
+        parsed = parsed.astimezone(dt.UTC)
+    except OverflowError:
+        raise ValueError(f"timestamp {value[:64]!r} is out of range") from None
+    if not MIN_YEAR <= parsed.year <= MAX_YEAR:
+        raise ValueError(f"timestamp {value[:64]!r} is outside the years {MIN_YEAR}..{MAX_YEAR}")
     return parsed.replace(microsecond=parsed.microsecond // 1000 * 1000)
 
 

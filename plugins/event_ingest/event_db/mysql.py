@@ -17,19 +17,23 @@ from event_ingest.model import Event, Session
 
 #: Deadlock and lock-wait timeout: InnoDB rolled the transaction back; rerun it.
 _TRANSIENT_CODES = {1205, 1213}
-_SESSION_UPDATES = ", ".join(
-    f"{c} = VALUES({c})"
-    for c in (
-        "vehicle_id",
-        "driver_id",
-        "started_at",
-        "ended_at",
-        "session_date",
-        "software_version",
-        "report_key",
-        "report_etag",
-        "updated_at",
+#: A re-upload (new report ETag) updates the row; the same report again leaves it as it is.
+#: MySQL assigns left to right, so ``report_etag`` must come last.
+_SESSION_UPDATES = (
+    ", ".join(
+        f"{c} = IF(report_etag <=> VALUES(report_etag), {c}, VALUES({c}))"
+        for c in (
+            "vehicle_id",
+            "driver_id",
+            "started_at",
+            "ended_at",
+            "session_date",
+            "software_version",
+            "report_key",
+            "updated_at",
+        )
     )
+    + ", report_etag = VALUES(report_etag)"
 )
 
 

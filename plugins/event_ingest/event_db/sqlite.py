@@ -65,7 +65,8 @@ class SqliteEventDb(EventDb):
     def _create_session(self, cursor: Any, session: Session, now: str) -> None:
         cursor.execute(
             f"INSERT INTO sessions ({SESSION_COLUMNS}) VALUES ({', '.join('?' * 12)})"
-            f" ON CONFLICT (session_id) DO UPDATE SET {_SESSION_UPDATES}",
+            f" ON CONFLICT (session_id) DO UPDATE SET {_SESSION_UPDATES}"
+            " WHERE sessions.report_etag IS NOT excluded.report_etag",
             session_row(session, now),
         )
 

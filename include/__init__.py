@@ -1,0 +1,1 @@
+"""Project files that are neither DAGs nor plugins: the demo data generator, SQL."""

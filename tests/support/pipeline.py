@@ -1,0 +1,94 @@
+"""One end-to-end pipeline under test: a bucket, an event database and a data directory."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from include import generator
+from include.dag_runs import RunResult, delete_runs, run_dag
+from tests.support.services import MariaDbServer, SeaweedS3
+
+
+class Pipeline:
+    """Wires the DAG to a fresh bucket and database through ``AIRFLOW_CONN_*`` / ``AIRFLOW_VAR_*``."""
+
+    def __init__(
+        self,
+        *,
+        load_dag: Callable[[], Any],
+        s3: SeaweedS3,
+        mariadb: MariaDbServer,
+        bucket: str,
+        database: str,
+        data_dir: Path,
+        monkeypatch: pytest.MonkeyPatch,
+        prefix: str = "",
+    ) -> None:
+        self.load_dag = load_dag
+        self.s3 = s3
+        self.mariadb = mariadb
+        self.bucket = bucket
+        self.database = database
+        self.data_dir = data_dir
+        self.prefix = prefix
+        self.client = s3.client()
+        self._db = mariadb.connect(database)
+        self._db.autocommit(True)
+        monkeypatch.setenv("AIRFLOW_CONN_EVENT_INGEST_S3", s3.airflow_conn_json())
+        monkeypatch.setenv("AIRFLOW_CONN_EVENT_INGEST_DB", mariadb.airflow_conn_uri(database))
+        monkeypatch.setenv("AIRFLOW_VAR_EVENT_INGEST_BUCKET", bucket)
+        monkeypatch.setenv("AIRFLOW_VAR_EVENT_INGEST_PREFIX", prefix)
+        monkeypatch.setenv("AIRFLOW_VAR_EVENT_INGEST_DATA_DIR", str(data_dir))
+
+    def seed(self, days: list[dt.date], **kwargs: Any) -> generator.Manifest:
+        return generator.generate_bucket(self.client, self.bucket, prefix=self.prefix, days=days, **kwargs)
+
+    def run(self, logical_date: dt.datetime | None = None, conf: dict[str, Any] | None = None) -> RunResult:
+        return run_dag(self.load_dag(), logical_date=logical_date, conf=conf)
+
+    def query(self, statement: str, args: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+        cursor = self._db.cursor()
+        cursor.execute(statement, args)
+        names = [d[0] for d in cursor.description] if cursor.description else []
+        rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+        cursor.close()
+        return rows
+
+    def table_exists(self, table: str) -> bool:
+        return bool(self.query("SHOW TABLES LIKE %s", (table,)))
+
+    def sessions(self) -> dict[str, dict[str, Any]]:
+        return {r["session_id"]: r for r in self.query("SELECT * FROM sessions")}
+
+    def events(self) -> dict[str, dict[str, Any]]:
+        return {r["s3_key"]: r for r in self.query("SELECT * FROM events")}
+
+    def open_rejects(self) -> dict[str, dict[str, Any]]:
+        return {
+            r["object_key"]: r for r in self.query("SELECT * FROM ingest_rejects WHERE resolved_at IS NULL")
+        }
+
+    def snapshot(self) -> dict[str, list[tuple[Any, ...]]]:
+        """Every row of sessions and events, and of rejects less when they were last seen."""
+        return {
+            "sessions": sorted(tuple(r.values()) for r in self.query("SELECT * FROM sessions")),
+            "events": sorted(tuple(r.values()) for r in self.query("SELECT * FROM events")),
+            "rejects": sorted(
+                (r["reject_id"], r["object_key"], r["reason"], r["first_seen_at"], r["resolved_at"])
+                for r in self.query("SELECT * FROM ingest_rejects")
+            ),
+        }
+
+    def local_files(self) -> set[str]:
+        if not self.data_dir.exists():
+            return set()
+        return {str(p.relative_to(self.data_dir)) for p in self.data_dir.rglob("*") if p.is_file()}
+
+    def close(self) -> None:
+        self._db.close()
+        delete_runs("event_ingest")
