@@ -4,18 +4,22 @@ Each builds its ``AwsHelper`` and ``EventDb`` inside ``execute`` from
 connection ids (never credentials), runs one function of
 :mod:`event_ingest.steps` and returns a small XCom: a batch's keys and
 metadata, or counts. The mapped ones run once per batch of sessions.
+
+Log records carry structured fields (``dag_run_id``, ``batch``, counts,
+``session_id``/``object_key``/``reason`` of rejects) so that JSON task logs,
+e.g. in Elasticsearch, can be searched by them.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import math
 import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import structlog
 from airflow.sdk import BaseOperator
 
 from event_ingest import settings, steps
@@ -30,6 +34,19 @@ def _fail(message: str) -> Exception:
     from airflow.exceptions import AirflowFailException
 
     return AirflowFailException(message)
+
+
+@contextmanager
+def log_fields(context: Any, batch: int | None = None) -> Iterator[None]:
+    """Bind the fields a log search needs to every record written inside.
+
+    Airflow's task logging merges structlog context variables into each
+    record, from this package's loggers and the hooks' alike.
+    """
+    with structlog.contextvars.bound_contextvars(
+        dag_id=context["dag_run"].dag_id, dag_run_id=context["dag_run"].run_id, batch=batch
+    ):
+        yield
 
 
 class EventIngestBaseOperator(BaseOperator):
@@ -116,53 +133,46 @@ class DiscoverSessionsOperator(EventIngestBaseOperator):
     def execute(self, context: Any) -> list[dict[str, Any]]:
         dag_run = context["dag_run"]
         interval_start = context.get("data_interval_start")
-        interval_day = (
-            interval_start.date() if interval_start else (dag_run.run_after - dt.timedelta(days=1)).date()
-        )
-        params = context["params"]
-        try:
-            days = days_to_ingest(
-                conf=dag_run.conf or {},
-                params=params,
-                interval_day=interval_day,
-                is_backfill=str(dag_run.run_type) in ("backfill", "DagRunType.BACKFILL_JOB"),
-                max_range_days=self.max_range_days,
-            )
-        except ConfError as exc:
-            raise _fail(f"bad conf: {exc}") from None
-        self.log.info("Run %s ingests %s day(s): %s..%s", dag_run.run_id, len(days), days[0], days[-1])
-        aws = self._aws()
-        try:
-            batches = steps.discover(aws, days, params["batch_size"])
-        except S3AccessError as exc:
-            raise _fail(str(exc)) from None
-        if len(batches) > self.max_batches:
-            listings = [listing for batch in batches for listing in batch.listings]
-            size = math.ceil(len(listings) / self.max_batches)
-            self.log.warning(
-                "%s sessions: batches grow to %s sessions to stay within %s",
-                len(listings),
-                size,
-                self.max_batches,
-            )
-            batches = [
-                Batch(
-                    index=n,
-                    listings=listings[start : start + size],
-                    discovered=len(listings[start : start + size]),
+        # Manual runs may have no data interval: they then cover the last whole day.
+        interval_day = (interval_start or dag_run.run_after - dt.timedelta(days=1)).date()
+        with log_fields(context):
+            try:
+                days = days_to_ingest(
+                    conf=dag_run.conf or {},
+                    params=context["params"],
+                    interval_day=interval_day,
+                    is_backfill=str(dag_run.run_type).lower().startswith("backfill"),
+                    max_range_days=self.max_range_days,
                 )
-                for n, start in enumerate(range(0, len(listings), size))
-            ]
-        self.log.info(
-            "Discovered %s session(s) in %s batch(es)", sum(b.discovered for b in batches), len(batches)
-        )
+            except ConfError as exc:
+                raise _fail(f"bad conf: {exc}") from None
+            self.log.info(
+                "Ingesting %s day(s): %s..%s",
+                len(days),
+                days[0],
+                days[-1],
+                first_day=str(days[0]),
+                last_day=str(days[-1]),
+            )
+            try:
+                batches = steps.discover(self._aws(), days, context["params"]["batch_size"], self.max_batches)
+            except S3AccessError as exc:
+                raise _fail(str(exc)) from None
+            sessions = sum(b.discovered for b in batches)
+            self.log.info(
+                "Discovered %s session(s) in %s batch(es)",
+                sessions,
+                len(batches),
+                discovered=sessions,
+                batches=len(batches),
+            )
         return [batch.to_dict() for batch in batches]
 
 
-class FilterExistingOperator(EventIngestBaseOperator):
-    """Drop the batch's sessions that the event database holds already, unchanged.
+class _BatchOperator(EventIngestBaseOperator):
+    """A step mapped over batches: takes one batch, returns it for the next step.
 
-    :param batch: one batch from ``discover_sessions``.
+    :param batch: one batch, as the previous step returned it.
     """
 
     def __init__(self, *, batch: dict[str, Any], **kwargs: Any) -> None:
@@ -171,87 +181,93 @@ class FilterExistingOperator(EventIngestBaseOperator):
 
     def execute(self, context: Any) -> dict[str, Any]:
         batch = Batch.from_dict(self.batch)
+        with log_fields(context, batch.index):
+            return self.run_step(context, batch)
+
+    def run_step(self, context: Any, batch: Batch) -> dict[str, Any]:
+        raise NotImplementedError
+
+
+class FilterExistingOperator(_BatchOperator):
+    """Drop the batch's sessions that the event database holds already, unchanged."""
+
+    def run_step(self, context: Any, batch: Batch) -> dict[str, Any]:
         with self._db() as db:
             batch = steps.filter_existing(db, batch)
         self.log.info(
-            "Batch %s: %s new or changed session(s), %s skipped",
-            batch.index,
+            "%s new or changed session(s), %s skipped",
             len(batch.listings),
             batch.skipped,
+            new_sessions=len(batch.listings),
+            skipped=batch.skipped,
         )
         return batch.to_dict()
 
 
-class FetchMetadataOperator(EventIngestBaseOperator):
-    """Read each session's upload report; keep only events the database lacks.
+class FetchMetadataOperator(_BatchOperator):
+    """Read each session's upload report; keep only the events the database lacks."""
 
-    :param batch: one batch from ``filter_existing``.
-    """
-
-    def __init__(self, *, batch: dict[str, Any], **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.batch = batch
-
-    def execute(self, context: Any) -> dict[str, Any]:
-        batch = Batch.from_dict(self.batch)
+    def run_step(self, context: Any, batch: Batch) -> dict[str, Any]:
         with self._db() as db:
             batch = steps.fetch_metadata(self._aws(), db, batch, self._data_dir())
+        events = sum(len(s.events) for s in batch.sessions)
         self.log.info(
-            "Batch %s: %s session(s) with %s new event(s), %s deferred, %s reject(s)",
-            batch.index,
+            "%s session(s) with %s new event(s), %s deferred, %s reject(s)",
             len(batch.sessions),
-            sum(len(s.events) for s in batch.sessions),
+            events,
             batch.deferred,
             len(batch.rejects),
+            sessions=len(batch.sessions),
+            new_events=events,
+            deferred=batch.deferred,
+            rejected=len(batch.rejects),
         )
         return batch.to_dict()
 
 
-class DownloadAudioOperator(EventIngestBaseOperator):
-    """Download the batch's new audio tags into the data directory, verified.
+class DownloadAudioOperator(_BatchOperator):
+    """Download the batch's new audio tags into the data directory, verified."""
 
-    :param batch: one batch from ``fetch_metadata``.
-    """
-
-    def __init__(self, *, batch: dict[str, Any], **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.batch = batch
-
-    def execute(self, context: Any) -> dict[str, Any]:
-        batch = steps.download_audio(self._aws(), Batch.from_dict(self.batch), self._data_dir())
+    def run_step(self, context: Any, batch: Batch) -> dict[str, Any]:
+        batch = steps.download_audio(self._aws(), batch, self._data_dir())
+        events = sum(len(s.events) for s in batch.sessions)
         self.log.info(
-            "Batch %s: downloaded %s audio tag(s), %s reject(s) so far",
-            batch.index,
-            sum(len(s.events) for s in batch.sessions),
+            "%s audio tag(s) in place, %s reject(s) so far",
+            events,
             len(batch.rejects),
+            events=events,
+            rejected=len(batch.rejects),
         )
         return batch.to_dict()
 
 
-class LoadToDbOperator(EventIngestBaseOperator):
-    """Write the batch's sessions and events (one transaction per session) and its rejects.
+class LoadToDbOperator(_BatchOperator):
+    """Write the batch's sessions with their events (a transaction each) and its rejects."""
 
-    :param batch: one batch from ``download_audio``.
-    """
-
-    def __init__(self, *, batch: dict[str, Any], **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.batch = batch
-
-    def execute(self, context: Any) -> dict[str, int]:
-        batch = Batch.from_dict(self.batch)
+    def run_step(self, context: Any, batch: Batch) -> dict[str, int]:
         with self._db() as db:
             summary = steps.load(db, batch, context["dag_run"].run_id)
         for reject in batch.rejects:
             self.log.warning(
-                "Rejected %s (session %s): %s", reject.object_key, reject.session_id, reject.reason
+                "Rejected %s (session %s): %s",
+                reject.object_key,
+                reject.session_id,
+                reject.reason,
+                object_key=reject.object_key,
+                session_id=reject.session_id,
+                reason=reject.reason,
             )
-        self.log.info("Batch %s: %s", batch.index, summary)
+        self.log.info(
+            "Loaded %s session(s) and %s event(s)",
+            summary.loaded_sessions,
+            summary.loaded_events,
+            **vars(summary),
+        )
         return vars(summary)
 
 
 class SummarizeRunOperator(BaseOperator):
-    """Add up the batches' counts into the run's summary (an empty day gives zeros).
+    """Add up the batches' counts into the run's summary (an empty run gives zeros).
 
     :param results: the ``load_to_db`` XComs, one per batch.
     """
@@ -263,15 +279,12 @@ class SummarizeRunOperator(BaseOperator):
         self.results = results
 
     def execute(self, context: Any) -> dict[str, int]:
-        total = steps.BatchSummary.total(self.results or [])
-        self.log.info(
-            "Run summary: discovered=%s loaded_sessions=%s loaded_events=%s skipped=%s deferred=%s"
-            " rejected=%s",
-            total.discovered,
-            total.loaded_sessions,
-            total.loaded_events,
-            total.skipped,
-            total.deferred,
-            total.rejected,
-        )
+        results = self.results or []
+        total = steps.BatchSummary.total(results[n] for n in range(len(results)))
+        with log_fields(context):
+            self.log.info(
+                "Run summary: %s",
+                " ".join(f"{name}={value}" for name, value in vars(total).items()),
+                **vars(total),
+            )
         return vars(total)

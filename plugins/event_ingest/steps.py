@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,23 +24,25 @@ from event_ingest.report import NotReady, ParsedReport, ReportError
 log = logging.getLogger(__name__)
 
 
-def discover(aws: AwsHelper, days: Iterable[dt.date], batch_size: int) -> list[Batch]:
-    """List the sessions of ``days`` and cut them into batches of ``batch_size``."""
+def discover(aws: AwsHelper, days: Iterable[dt.date], batch_size: int, max_batches: int) -> list[Batch]:
+    """List the sessions of ``days`` and cut them into batches.
+
+    Batches hold ``batch_size`` sessions, or more when that many batches would
+    exceed ``max_batches`` (Airflow's ``max_map_length``).
+    """
     aws.connect()
-    batches: list[Batch] = []
-    current: list[SessionListing] = []
-
-    def flush() -> None:
-        batches.append(Batch(index=len(batches), listings=list(current), discovered=len(current)))
-        current.clear()
-
-    for listing in aws.get_paths_to_available_sessions(days):
-        current.append(listing)
-        if len(current) >= batch_size:
-            flush()
-    if current:
-        flush()
-    return batches
+    listings = list(aws.get_paths_to_available_sessions(days))
+    size = max(batch_size, math.ceil(len(listings) / max_batches))
+    if size > batch_size:
+        log.warning(
+            "%s sessions: batches grow to %s sessions to stay within %s", len(listings), size, max_batches
+        )
+    return [
+        Batch(
+            index=n, listings=listings[start : start + size], discovered=len(listings[start : start + size])
+        )
+        for n, start in enumerate(range(0, len(listings), size))
+    ]
 
 
 def filter_existing(db: EventDb, batch: Batch) -> Batch:

@@ -601,7 +601,14 @@ class MariaDbServer(_ServerProcess):
     def datadir(self) -> Path:
         return self.directory / "data"
 
+    @property
+    def tmpdir(self) -> Path:
+        # Its own: every mariadbd deletes all #sql* files in its tmpdir when it starts, so with a
+        # shared /tmp one server starting breaks another's install or temporary tables.
+        return self.directory / "tmp"
+
     def _prepare(self) -> None:
+        self.tmpdir.mkdir()
         install_log = self.directory / "install.log"
         with install_log.open("wb") as log:
             result = subprocess.run(
@@ -613,6 +620,7 @@ class MariaDbServer(_ServerProcess):
                     "--auth-root-authentication-method=normal",
                     "--skip-test-db",
                     "--skip-name-resolve",
+                    f"--tmpdir={self.tmpdir}",
                 ],
                 stdin=subprocess.DEVNULL,
                 stdout=log,
@@ -636,6 +644,7 @@ class MariaDbServer(_ServerProcess):
             "--no-defaults",
             f"--datadir={self.datadir}",
             f"--socket={self.datadir / 'sock'}",
+            f"--tmpdir={self.tmpdir}",
             f"--port={self.port}",
             f"--bind-address={HOST}",
             "--user=root",
