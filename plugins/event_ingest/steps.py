@@ -107,7 +107,12 @@ def download_audio(aws: AwsHelper, batch: Batch, data_dir: str | Path) -> Batch:
 
 @dataclass
 class BatchSummary:
-    """What a batch came to: counts only, the load step's small XCom."""
+    """What a batch came to: counts only, the load step's small XCom.
+
+    ``skipped`` counts sessions the database already held: filtered out before
+    their report was read, or read again (they had open rejects) with nothing new.
+    ``rejected`` counts rejected objects (reports, audio tags, display logs).
+    """
 
     discovered: int = 0
     skipped: int = 0
@@ -133,7 +138,7 @@ def load(db: EventDb, batch: Batch, dag_run_id: str | None) -> BatchSummary:
     db.resolve_rejects(loaded, [r.reject_id for r in batch.rejects])
     return BatchSummary(
         discovered=batch.discovered,
-        skipped=batch.skipped,
+        skipped=batch.skipped + result.unchanged,
         deferred=batch.deferred,
         rejected=len(batch.rejects),
         loaded_sessions=result.sessions,

@@ -43,8 +43,11 @@ class SessionState:
 
 @dataclass
 class LoadResult:
+    """What loading changed: sessions inserted or updated, events inserted, sessions left as they were."""
+
     sessions: int = 0
     events: int = 0
+    unchanged: int = 0
 
 
 def utc_now() -> str:
@@ -72,14 +75,18 @@ class EventDb(ABC):
         """Open the connection and create the tables if they are missing."""
 
     @abstractmethod
-    def _create_session(self, cursor: Any, session: Session, now: str) -> None:
-        """Insert or update one session row, leaving its ``ingested_at`` alone."""
+    def _create_session(self, cursor: Any, session: Session, now: str) -> bool:
+        """Insert or update one session row, leaving its ``ingested_at`` alone.
+
+        A row whose report ETag is the same is left untouched. Returns whether
+        the row was inserted or changed.
+        """
 
     @abstractmethod
     def _create_event_in_session(
         self, cursor: Any, session_id: str, events: Sequence[Event], now: str
-    ) -> None:
-        """Insert the events of one session that are not there yet, in one statement."""
+    ) -> int:
+        """Insert the events of one session that are not there yet, in one statement; return how many."""
 
     @abstractmethod
     def _upsert_rejects(self, cursor: Any, rows: Sequence[tuple[Any, ...]]) -> None:
@@ -180,15 +187,24 @@ class EventDb(ABC):
                 time.sleep(0.05 * 2**attempt)
         raise AssertionError("unreachable")
 
-    def load_session(self, session: Session) -> None:
-        """Write a session and its events in one transaction."""
+    def load_session(self, session: Session) -> tuple[bool, int]:
+        """Write a session and its events in one transaction.
 
-        def write() -> None:
+        Returns whether the session row was inserted or changed, and how many
+        of its events were new.
+        """
+
+        def write() -> tuple[bool, int]:
             now = utc_now()
             with self._transaction(write=True) as cursor:
-                self._create_session(cursor, session, now)
-                if session.events:
+                changed = self._create_session(cursor, session, now)
+                inserted = (
                     self._create_event_in_session(cursor, session.session_id, session.events, now)
+                    if session.events
+                    else 0
+                )
+                if not (changed or inserted):
+                    return False, 0
                 cursor.execute(
                     self._sql(
                         "UPDATE sessions SET event_count ="
@@ -196,16 +212,20 @@ class EventDb(ABC):
                     ),
                     (session.session_id, session.session_id),
                 )
+            return changed, inserted
 
-        self._with_retries(f"session {session.session_id}", write)
+        return self._with_retries(f"session {session.session_id}", write)
 
     def load_sessions(self, sessions: Sequence[Session]) -> LoadResult:
         """Load each session in its own transaction; return what was written."""
         result = LoadResult()
         for session in sessions:
-            self.load_session(session)
-            result.sessions += 1
-            result.events += len(session.events)
+            changed, inserted = self.load_session(session)
+            if changed or inserted:
+                result.sessions += 1
+                result.events += inserted
+            else:
+                result.unchanged += 1
         return result
 
     def record_rejects(self, rejects: Sequence[Reject], dag_run_id: str | None) -> None:

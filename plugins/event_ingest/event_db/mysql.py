@@ -79,22 +79,24 @@ class MySqlEventDb(EventDb):
             isinstance(exc, MySQLdb.OperationalError) and bool(exc.args) and exc.args[0] in _TRANSIENT_CODES
         )
 
-    def _create_session(self, cursor: Any, session: Session, now: str) -> None:
+    def _create_session(self, cursor: Any, session: Session, now: str) -> bool:
         cursor.execute(
             f"INSERT INTO sessions ({SESSION_COLUMNS}) VALUES ({', '.join(['%s'] * 12)})"
             f" ON DUPLICATE KEY UPDATE {_SESSION_UPDATES}",
             session_row(session, now),
         )
+        return cursor.rowcount > 0
 
     def _create_event_in_session(
         self, cursor: Any, session_id: str, events: Sequence[Event], now: str
-    ) -> None:
+    ) -> int:
         # A no-op update, not INSERT IGNORE: IGNORE would also hide truncation and other errors.
         cursor.executemany(
             f"INSERT INTO events ({EVENT_COLUMNS}) VALUES ({', '.join(['%s'] * 12)})"
             " ON DUPLICATE KEY UPDATE event_id = event_id",
             [event_row(event, now) for event in events],
         )
+        return max(cursor.rowcount, 0)
 
     def _upsert_rejects(self, cursor: Any, rows: Sequence[tuple[Any, ...]]) -> None:
         cursor.executemany(

@@ -62,21 +62,23 @@ class SqliteEventDb(EventDb):
     def _is_transient(self, exc: BaseException) -> bool:
         return isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc)
 
-    def _create_session(self, cursor: Any, session: Session, now: str) -> None:
+    def _create_session(self, cursor: Any, session: Session, now: str) -> bool:
         cursor.execute(
             f"INSERT INTO sessions ({SESSION_COLUMNS}) VALUES ({', '.join('?' * 12)})"
             f" ON CONFLICT (session_id) DO UPDATE SET {_SESSION_UPDATES}"
             " WHERE sessions.report_etag IS NOT excluded.report_etag",
             session_row(session, now),
         )
+        return cursor.rowcount > 0
 
     def _create_event_in_session(
         self, cursor: Any, session_id: str, events: Sequence[Event], now: str
-    ) -> None:
+    ) -> int:
         cursor.executemany(
             f"INSERT INTO events ({EVENT_COLUMNS}) VALUES ({', '.join('?' * 12)}) ON CONFLICT DO NOTHING",
             [event_row(event, now) for event in events],
         )
+        return max(cursor.rowcount, 0)
 
     def _upsert_rejects(self, cursor: Any, rows: Sequence[tuple[Any, ...]]) -> None:
         cursor.executemany(
