@@ -15,6 +15,7 @@ The fault tests use ``kill()`` / ``restart()`` (same ports, same data) and ``pau
 
 from __future__ import annotations
 
+import abc
 import atexit
 import contextlib
 import json
@@ -39,9 +40,7 @@ __all__ = ["MariaDbServer", "MotoS3", "SeaweedS3", "ServiceError", "free_port"]
 HOST = "127.0.0.1"
 REGION = "us-east-1"
 
-# Server ports are taken below the kernel's ephemeral range (32768-60999 here), so that no outgoing
-# connection of this machine can take a port while its server is down for a restart.
-_PORT_RANGE = (10000, 32768)
+_LOWEST_PORT = 10000
 _START_ATTEMPTS = 3  # a free port can still be taken by someone else before the server binds it
 _LOG_TAIL_LINES = 40
 
@@ -59,13 +58,29 @@ def _free_port_run(count: int, offsets: tuple[int, ...] = (0,)) -> int:
     """First port P such that every P + offset + i (i < count) is free."""
     if count < 1:
         raise ValueError(f"count must be at least 1, got {count}")
-    low, high = _PORT_RANGE
-    highest_base = high - max(offsets) - count
+    low, high = _server_port_range(span=max(offsets) + count)
     for _ in range(500):
-        base = random.randrange(low, highest_base)
+        base = random.randrange(low, high - max(offsets) - count)
         if all(_port_is_free(base + offset + i) for offset in offsets for i in range(count)):
             return base
     raise ServiceError(f"no run of {count} free ports (offsets {offsets}) found in {low}-{high}")
+
+
+def _server_port_range(span: int) -> tuple[int, int]:
+    """Ports outside the kernel's ephemeral range (32768-60999 by default).
+
+    There no outgoing connection of this machine can take a server's port while the server is down
+    for a restart, as one could with a port found by binding port 0.
+    """
+    try:
+        first, last = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    except (OSError, ValueError):
+        first, last = 32768, 60999
+    if first - _LOWEST_PORT > span + 1000:
+        return _LOWEST_PORT, first
+    if 65536 - (last + 1) > span + 1000:
+        return last + 1, 65536
+    return 1024, 65536  # no room outside: take any port that is free now
 
 
 def _port_is_free(port: int) -> bool:
@@ -122,7 +137,7 @@ def _stop_forgotten_servers() -> None:
         server.stop()
 
 
-class _ServerProcess:
+class _ServerProcess(abc.ABC):
     """Life cycle shared by the servers run as a child process.
 
     The child runs in its own session (so its own process group), logs to ``server.log`` in the
@@ -144,19 +159,21 @@ class _ServerProcess:
 
     # -- subclass hooks ------------------------------------------------------------------------------
 
+    @abc.abstractmethod
     def _prepare(self) -> None:
         """Create the service's files and choose its ports (first start only)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def _choose_ports(self) -> None:
-        raise NotImplementedError
+        """Choose free ports (again, when the ones chosen were taken before the server bound them)."""
 
+    @abc.abstractmethod
     def _command(self) -> list[str]:
-        raise NotImplementedError
+        """The server's command line."""
 
+    @abc.abstractmethod
     def _probe(self) -> None:
         """Raise unless the server answers a real request."""
-        raise NotImplementedError
 
     def _terminate(self, process: subprocess.Popen[bytes]) -> None:
         """Stop the process group for good (``stop()``, ``restart()``)."""
@@ -293,7 +310,7 @@ class _ServerProcess:
                 return False
             if time.monotonic() > deadline:
                 raise ServiceError(
-                    f"{self.name} not ready after {self.start_timeout:.0f} s (last error: {last_error!r}); "
+                    f"{self.name} not ready after {self.start_timeout:g} s (last error: {last_error!r}); "
                     f"{self.log_path}:\n{_log_tail(self.log_path)}"
                 )
             time.sleep(0.05)
@@ -317,7 +334,7 @@ class _ServerProcess:
             shutil.rmtree(directory, ignore_errors=True)
 
 
-class _S3Endpoint:
+class _S3Endpoint(abc.ABC):
     """What the tests need from any S3 server: a client, buckets and the Airflow connection."""
 
     region = REGION
@@ -325,8 +342,9 @@ class _S3Endpoint:
     secret_key: str
 
     @property
+    @abc.abstractmethod
     def endpoint_url(self) -> str:
-        raise NotImplementedError
+        """``http://127.0.0.1:PORT``"""
 
     def client(self, **config: Any) -> Any:
         """A boto3 S3 client for this server; ``config`` goes into ``botocore.config.Config``."""
@@ -475,7 +493,7 @@ class SeaweedS3(_S3Endpoint, _ServerProcess):
         # S3 can answer before the volume server's first heartbeat reached the master (see
         # -master.resumeState). Until then writes find no volume server and reads of old objects fail
         # with InternalError ("volume 1 not found").
-        if self._master_status("/dir/status")["Topology"]["Max"] == 0:
+        if not self._volume_servers_known_to_master():
             raise ServiceError("no volume server has reported to the master yet")
         missing = self._volume_ids_on_disk() - self._volume_ids_known_to_master()
         if missing:
@@ -485,9 +503,19 @@ class SeaweedS3(_S3Endpoint, _ServerProcess):
         with urllib.request.urlopen(f"http://{HOST}:{self.base_port}{path}", timeout=2) as response:
             return json.load(response)
 
+    def _volume_servers_known_to_master(self) -> int:
+        # {"Topology": {"DataCenters": [{"Racks": [{"DataNodes": [{"Url": ...}, ...]}]}]}}
+        topology = self._master_status("/dir/status")["Topology"]
+        return sum(
+            len(rack.get("DataNodes") or [])
+            for data_center in topology.get("DataCenters") or []
+            for rack in data_center.get("Racks") or []
+        )
+
     def _volume_ids_on_disk(self) -> set[int]:
         # Volume files are named <id>.dat, or <collection>_<id>.dat (collection = bucket name).
-        return {int(path.stem.rpartition("_")[2]) for path in (self.directory / "data").rglob("*.dat")}
+        ids = (path.stem.rpartition("_")[2] for path in (self.directory / "data").rglob("*.dat"))
+        return {int(volume_id) for volume_id in ids if volume_id.isdigit()}
 
     def _volume_ids_known_to_master(self) -> set[int]:
         known: set[int] = set()
