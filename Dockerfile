@@ -1,5 +1,5 @@
 # The event_ingest image: Airflow 3.3.2 with the project's dependencies and code baked in.
-# Built by docker-compose.yaml (`docker compose build`); see docs/deployment.md.
+# Built by docker-compose.yaml (`docker compose build`); see "Run it for real" in README.md.
 #
 # No credentials go into this image: connections, variables and secrets come from the
 # environment (.env through compose, or a secrets backend) when a container starts, and
