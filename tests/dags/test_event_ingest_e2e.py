@@ -237,3 +237,23 @@ class TestEmbeddedSqlite:
             assert {r[0] for r in db.execute("SELECT session_id FROM sessions")} == set(manifest.sessions)
             events = db.execute("SELECT COUNT(*) FROM events").fetchone()[0]
         assert events == sum(len(s.events) for s in manifest.sessions.values())
+
+
+class TestAirflowCli:
+    def test_dags_test_with_a_date_range_conf_loads_that_range(self, pipeline: Pipeline) -> None:
+        import json
+        import os
+        import subprocess
+        import sys
+
+        manifest = pipeline.seed([NOV[7], NOV[8]], sessions_per_day=2, bad_kinds=["md5_mismatch"], seed=13)
+        command = [
+            str(Path(sys.executable).parent / "airflow"), "dags", "test", "event_ingest", "2026-11-20",
+            "-c", json.dumps({"start_date": "2026-11-07", "end_date": "2026-11-08"}),
+        ]  # fmt: skip
+
+        result = subprocess.run(command, capture_output=True, text=True, env=os.environ.copy(), check=False)
+
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+        assert_loaded_exactly(pipeline, manifest)
+        assert set(pipeline.open_rejects()) == {r.object_key for r in manifest.rejects}
