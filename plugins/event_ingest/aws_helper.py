@@ -3,8 +3,9 @@
 The old job's ``AwsHelper``, kept under its names where they still fit: list
 the sessions of a timeframe, read a session's report, resolve event times from
 display logs, download audio tags. Listing pages through one day prefix at a
-time (never the whole bucket); GETs run on a thread pool sized by
-``concurrency`` (boto3 clients are thread-safe).
+time (never the whole bucket); GETs go through the data plane
+(:mod:`event_ingest.data_plane`: obstore, or boto3) on a thread pool sized by
+``concurrency``.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from typing import Any, TypeVar
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from event_ingest import display_log, files, layout
+from event_ingest import display_log, files, layout, settings
+from event_ingest.data_plane import ObjectMissingError, ObjectReader, reader_for
 from event_ingest.model import TIME_FROM_DISPLAY_LOG, Event, Reject, Session, SessionListing
 from event_ingest.report import ParsedReport, parse_report
 
@@ -30,16 +32,12 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 R = TypeVar("R")
 
-_CHUNK = 1 << 16
-_MISSING = frozenset({"NoSuchKey", "404", "NotFound"})
-
 
 class S3AccessError(RuntimeError):
     """The bucket cannot be used: missing, or the credentials are refused."""
 
 
-class ObjectMissingError(FileNotFoundError):
-    """An object listed a moment ago (or named by a report) is not in the bucket."""
+__all__ = ["AwsHelper", "ObjectMissingError", "S3AccessError"]
 
 
 class AwsHelper:
@@ -50,13 +48,24 @@ class AwsHelper:
     :param bucket: the source bucket.
     :param prefix: key prefix before the ``YYYY/MM/DD/`` partitions; may be empty.
     :param concurrency: concurrent S3 requests.
+    :param data_plane: what reads object bodies: ``obstore`` or ``boto3``
+        (default: setting ``EVENT_INGEST_DATA_PLANE``).
     """
 
-    def __init__(self, *, aws_conn_id: str, bucket: str, prefix: str = "", concurrency: int = 16) -> None:
+    def __init__(
+        self,
+        *,
+        aws_conn_id: str,
+        bucket: str,
+        prefix: str = "",
+        concurrency: int = 16,
+        data_plane: str | None = None,
+    ) -> None:
         self.aws_conn_id = aws_conn_id
         self.bucket = bucket
         self.prefix = layout.normalize_prefix(prefix)
         self.concurrency = concurrency
+        self.data_plane = data_plane or settings.DATA_PLANE
 
     @cached_property
     def hook(self) -> Any:
@@ -68,6 +77,10 @@ class AwsHelper:
     @cached_property
     def client(self) -> Any:
         return self.hook.get_conn()
+
+    @cached_property
+    def reader(self) -> ObjectReader:
+        return reader_for(self.data_plane, self.hook, self.bucket, concurrency=self.concurrency)
 
     def _map(self, func: Callable[[T], R], items: Sequence[T]) -> list[R]:
         if len(items) <= 1:
@@ -128,14 +141,7 @@ class AwsHelper:
             )
 
     def _iter_object(self, key: str) -> Iterator[bytes]:
-        try:
-            body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"]
-        except ClientError as exc:
-            if str(exc.response.get("Error", {}).get("Code", "")) in _MISSING:
-                raise ObjectMissingError(f"{key} is not in the bucket") from None
-            raise
-        with body:
-            yield from body.iter_chunks(_CHUNK)
+        return self.reader.iter_object(key)
 
     def _get_session_report(self, listing: SessionListing) -> bytes:
         """Return the raw bytes of a session's upload report."""

@@ -61,6 +61,9 @@ def days_to_ingest(
         raise ConfError(f"unknown conf key(s) {unknown}; accepted keys are {list(CONF_KEYS)}")
     start, end = _date(params, "start_date"), _date(params, "end_date")
     lookback = _non_negative_int(params, "lookback_days")
+    # The params' JSON schema lets 2.0 pass as an integer; slicing batches with it would fail late.
+    if "batch_size" in params and _non_negative_int(params, "batch_size") < 1:
+        raise ConfError(f"batch_size must be at least 1, got {params['batch_size']!r}")
     if end is not None and start is None:
         raise ConfError("end_date is given without start_date")
     if start is None:

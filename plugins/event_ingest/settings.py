@@ -36,3 +36,6 @@ RETRIES = _int_env("EVENT_INGEST_RETRIES", 3)
 RETRY_DELAY_S = _int_env("EVENT_INGEST_RETRY_DELAY_S", 30)
 #: Airflow pool that bounds how many batches hit S3 and the database at once.
 POOL = os.environ.get("EVENT_INGEST_POOL", "default_pool")
+#: What reads object bodies (reports, display logs, audio tags): ``obstore`` (Rust, about 4x
+#: boto3's GETs per second here) or ``boto3`` (the hook's client). Listing always uses ``S3Hook``.
+DATA_PLANE = os.environ.get("EVENT_INGEST_DATA_PLANE", "obstore")

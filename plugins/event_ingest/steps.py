@@ -17,7 +17,7 @@ from pathlib import Path
 
 from event_ingest.aws_helper import AwsHelper, ObjectMissingError
 from event_ingest.event_db import EventDb
-from event_ingest.layout import UnsafePathError
+from event_ingest.layout import UnsafePathError, check_session_id
 from event_ingest.model import Batch, Reject, SessionListing
 from event_ingest.report import NotReady, ParsedReport, ReportError
 
@@ -72,6 +72,8 @@ def fetch_metadata(aws: AwsHelper, db: EventDb, batch: Batch, data_dir: str | Pa
 
     def read(listing: SessionListing) -> ParsedReport | Reject | None:
         try:
+            # Before any GET: some clients cannot even request a key with a "." or ".." folder.
+            check_session_id(listing.session_id)
             return aws.create_session_from_path(listing, data_dir)
         except (ReportError, UnsafePathError) as exc:
             return Reject(listing.report_key, listing.session_id, f"report: {exc}")
@@ -91,7 +93,8 @@ def fetch_metadata(aws: AwsHelper, db: EventDb, batch: Batch, data_dir: str | Pa
         else:
             parsed.append(result)
             batch.rejects.extend(result.rejects)
-    known = db.existing_event_ids([e.event_id for p in parsed for e in p.session.events])
+    # By session, not by event id: round trips stay constant as sessions get more tags.
+    known = db.event_ids_of_sessions([p.session.session_id for p in parsed])
     for report in parsed:
         report.session.events = [e for e in report.session.events if e.event_id not in known]
         batch.sessions.append(report.session)

@@ -1,1 +1,1 @@
-"""Unit tests of the event_ingest package: pure modules, no S3, no database, no Airflow run."""
+"""Tests of the event_ingest package, one file per module; the I/O ones against the real servers."""

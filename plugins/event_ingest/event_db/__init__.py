@@ -36,7 +36,12 @@ def event_db_for(conn_id: str, data_dir: str | Path) -> EventDb:
     if conn.conn_type == "mysql":
         return MySqlEventDb(conn_id)
     if conn.conn_type == "sqlite":
-        return SqliteEventDb(conn.host or Path(data_dir) / DEFAULT_SQLITE_NAME)
+        # ``sqlite://relative.db`` puts the path in host, ``sqlite:///abs/path.db`` in schema.
+        if conn.host:
+            return SqliteEventDb(conn.host)
+        if conn.schema:
+            return SqliteEventDb("/" + conn.schema.lstrip("/"))
+        return SqliteEventDb(Path(data_dir) / DEFAULT_SQLITE_NAME)
     raise ValueError(
         f"connection {conn_id!r} has type {conn.conn_type!r}; event_ingest supports mysql and sqlite"
     )

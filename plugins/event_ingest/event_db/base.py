@@ -139,8 +139,13 @@ class EventDb(ABC):
             self._begin(cursor, write=write)
             yield cursor
             self.conn.commit()
-        except BaseException:
-            self.conn.rollback()
+        except BaseException as exc:
+            try:
+                self.conn.rollback()
+            except Exception as rollback_error:
+                # A lost connection cannot roll back (the server does that): report the first error,
+                # not "server has gone away" from the clean-up.
+                log.warning("Rollback after %r failed too: %s", exc, rollback_error)
             raise
         finally:
             cursor.close()
@@ -172,6 +177,17 @@ class EventDb(ABC):
 
     def existing_event_ids(self, event_ids: Sequence[str]) -> set[str]:
         rows = self._select_in("SELECT event_id FROM events WHERE event_id IN ({marks})", list(event_ids))
+        return {row[0] for row in rows}
+
+    def event_ids_of_sessions(self, session_ids: Sequence[str]) -> set[str]:
+        """Return the ids of the events the database holds for ``session_ids``.
+
+        One query per 500 sessions however many events they have: an event's
+        id derives from its session, so this finds every known event of them.
+        """
+        rows = self._select_in(
+            "SELECT event_id FROM events WHERE session_id IN ({marks})", list(dict.fromkeys(session_ids))
+        )
         return {row[0] for row in rows}
 
     # -- writes -----------------------------------------------------------------

@@ -1,0 +1,1 @@
+"""Tests of the event database backends, each run against a real MariaDB and a real SQLite file."""
