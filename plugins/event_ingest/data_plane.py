@@ -129,7 +129,7 @@ class ObstoreReader:
 
         endpoint = hook.conn_config.get_service_endpoint_url("s3")
         # Not hook.conn_region_name: that builds a boto3 client (about 0.2 s) just to read it.
-        region = hook.region_name or hook.conn_config.region_name or "us-east-1"
+        region = hook.region_name or "us-east-1"
         options: dict[str, Any] = {"region": region}
         client_options: dict[str, Any] = {"pool_max_idle_per_host": str(max(concurrency, 1))}
         if endpoint:

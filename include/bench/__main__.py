@@ -1,0 +1,5 @@
+import sys
+
+from include.bench.runner import main
+
+sys.exit(main())
