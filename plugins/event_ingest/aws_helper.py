@@ -115,6 +115,7 @@ class AwsHelper:
 
     def _sessions_of_day(self, day: dt.date) -> Iterator[SessionListing]:
         folders: dict[str, dict[str, int]] = {}
+        etags: dict[str, dict[str, str]] = {}
         reports: dict[str, tuple[str, str]] = {}
         for item in self.hook.iter_file_metadata(
             prefix=layout.day_prefix(self.prefix, day), bucket_name=self.bucket, page_size=1000
@@ -125,10 +126,12 @@ class AwsHelper:
             _, session_id, relpath = parts
             if layout.is_report(session_id, relpath):
                 reports[session_id] = (item["Key"], str(item.get("ETag", "")).strip('"'))
-            elif relpath.startswith(
-                (layout.AUDIO_TAGS_DIR, layout.DISPLAY_LOGS_DIR)
-            ) or relpath.lower().endswith(".wav"):
+            elif relpath.startswith(layout.DISPLAY_LOGS_DIR):
                 folders.setdefault(session_id, {})[relpath] = int(item["Size"])
+            elif relpath.startswith(layout.AUDIO_TAGS_DIR) or relpath.lower().endswith(".wav"):
+                folders.setdefault(session_id, {})[relpath] = int(item["Size"])
+                if item.get("ETag"):
+                    etags.setdefault(session_id, {})[relpath] = item["ETag"]
         for session_id in sorted(reports):
             key, etag = reports[session_id]
             yield SessionListing(
@@ -138,10 +141,11 @@ class AwsHelper:
                 report_key=key,
                 report_etag=etag,
                 objects=folders.get(session_id, {}),
+                etags=etags.get(session_id, {}),
             )
 
-    def _iter_object(self, key: str) -> Iterator[bytes]:
-        return self.reader.iter_object(key)
+    def _iter_object(self, key: str, etag: str | None = None) -> Iterator[bytes]:
+        return self.reader.iter_object(key, if_match=etag)
 
     def _get_session_report(self, listing: SessionListing) -> bytes:
         """Return the raw bytes of a session's upload report."""
@@ -157,6 +161,7 @@ class AwsHelper:
             report_key=listing.report_key,
             report_etag=listing.report_etag,
             objects=listing.objects,
+            etags=listing.etags,
         )
 
     @staticmethod
@@ -221,15 +226,27 @@ class AwsHelper:
         """Run ``func`` (which reads one session from S3) over ``items`` concurrently."""
         return self._map(func, items)
 
-    def download_file(self, remote_path: str, local_path: Path, *, size: int, md5: str | None = None) -> bool:
+    def download_file(
+        self,
+        remote_path: str,
+        local_path: Path,
+        *,
+        size: int,
+        md5: str | None = None,
+        etag: str | None = None,
+    ) -> bool:
         """Copy one object to ``local_path``, verified; return False if it was already there.
 
+        :param etag: the object's ETag when it was listed; an object replaced
+            since then is refused by the server (``If-Match``).
         :raises ObjectMissingError: the object is not in the bucket.
-        :raises VerificationError: the bytes do not match ``size`` or ``md5``.
+        :raises VerificationError: the bytes do not match ``size`` or ``md5``,
+            or the object changed since it was listed.
         """
         if files.is_verified(local_path, size, md5):
+            files.remove_stale_parts(local_path)
             return False
-        files.write_atomically(local_path, self._iter_object(remote_path), size=size, md5=md5)
+        files.write_atomically(local_path, self._iter_object(remote_path, etag), size=size, md5=md5)
         return True
 
     def get_audio_tags_from_session_locally(
@@ -256,7 +273,7 @@ class AwsHelper:
         def one(job: tuple[Session, Event, Path]) -> Reject | None:
             session, event, path = job
             try:
-                self.download_file(event.s3_key, path, size=event.size_bytes, md5=event.md5)
+                self.download_file(event.s3_key, path, size=event.size_bytes, md5=event.md5, etag=event.etag)
             except (ObjectMissingError, files.VerificationError) as exc:
                 return Reject(event.s3_key, session.session_id, f"audio tag: {exc}")
             event.local_path = str(path)

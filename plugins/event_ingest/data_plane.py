@@ -25,6 +25,8 @@ from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
 
+from event_ingest.files import VerificationError
+
 log = logging.getLogger(__name__)
 
 OBSTORE = "obstore"
@@ -35,22 +37,32 @@ _CHUNK = 1 << 16
 #: Bodies up to this size come back in one piece; larger ones are streamed.
 _WHOLE_BODY_MAX = 8 << 20
 _MISSING = frozenset({"NoSuchKey", "404", "NotFound"})
+_CHANGED = frozenset({"PreconditionFailed", "412"})
 #: How long credentials read from the hook are used before the hook is asked again. Temporary
 #: credentials (assumed roles) live an hour at least; botocore refreshes them on that request.
 CREDENTIAL_TTL = dt.timedelta(minutes=10)
+#: obstore's own retries ride out a blip; a longer outage fails the task within about 30 s
+#: (obstore's default waits up to 3 minutes) so that Airflow's retries, with back-off, take over.
+RETRY = {"max_retries": 3, "retry_timeout": dt.timedelta(seconds=30)}
 
 
 class ObjectMissingError(FileNotFoundError):
     """An object listed a moment ago (or named by a report) is not in the bucket."""
 
 
+class ObjectChangedError(VerificationError):
+    """The object was replaced after it was listed: its ETag no longer matches."""
+
+
 class ObjectReader(Protocol):
     """Reads object bodies of one bucket."""
 
-    def iter_object(self, key: str) -> Iterator[bytes]:
+    def iter_object(self, key: str, *, if_match: str | None = None) -> Iterator[bytes]:
         """Yield the body of ``key`` in chunks.
 
+        :param if_match: an ETag the object must still have.
         :raises ObjectMissingError: the key is not in the bucket.
+        :raises ObjectChangedError: the object no longer has ETag ``if_match``.
         """
         ...
 
@@ -68,12 +80,17 @@ class Boto3Reader:
         self.client = client
         self.bucket = bucket
 
-    def iter_object(self, key: str) -> Iterator[bytes]:
+    def iter_object(self, key: str, *, if_match: str | None = None) -> Iterator[bytes]:
         try:
-            body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"]
+            body = self.client.get_object(
+                Bucket=self.bucket, Key=key, **({"IfMatch": if_match} if if_match else {})
+            )["Body"]
         except ClientError as exc:
-            if str(exc.response.get("Error", {}).get("Code", "")) in _MISSING:
+            code = str(exc.response.get("Error", {}).get("Code", ""))
+            if code in _MISSING:
                 raise ObjectMissingError(f"{key} is not in the bucket") from None
+            if code in _CHANGED:
+                raise ObjectChangedError(f"{key} changed since it was listed (ETag {if_match})") from None
             raise
         with body:
             yield from body.iter_chunks(_CHUNK)
@@ -140,18 +157,21 @@ class ObstoreReader:
             bucket,
             client_options=client_options,
             credential_provider=HookCredentialProvider(hook, region),
+            retry_config=RETRY,
             **options,
         )
         return cls(store)
 
-    def iter_object(self, key: str) -> Iterator[bytes]:
+    def iter_object(self, key: str, *, if_match: str | None = None) -> Iterator[bytes]:
         import obstore
-        from obstore.exceptions import NotFoundError
+        from obstore.exceptions import NotFoundError, PreconditionError
 
         try:
-            result = obstore.get(self.store, key)
+            result = obstore.get(self.store, key, options={"if_match": if_match} if if_match else None)
         except (NotFoundError, FileNotFoundError):  # obstore raises the built-in one for a 404
             raise ObjectMissingError(f"{key} is not in the bucket") from None
+        except PreconditionError:
+            raise ObjectChangedError(f"{key} changed since it was listed (ETag {if_match})") from None
         if result.meta["size"] <= _WHOLE_BODY_MAX:
             yield bytes(result.bytes())
             return

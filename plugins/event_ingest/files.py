@@ -42,7 +42,8 @@ def is_verified(path: Path, size: int, md5: str | None) -> bool:
     return md5 is None or md5_of(path) == md5
 
 
-def _remove_stale_parts(final: Path) -> None:
+def remove_stale_parts(final: Path) -> None:
+    """Delete temporary files of ``final`` that a killed worker left behind."""
     cutoff = time.time() - STALE_PART_S
     for part in final.parent.glob(f".{glob.escape(final.name)}.*.part"):
         try:
@@ -58,7 +59,7 @@ def write_atomically(final: Path, chunks: Iterable[bytes], *, size: int, md5: st
     :raises VerificationError: the bytes differ; nothing is left behind.
     """
     final.parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale_parts(final)
+    remove_stale_parts(final)
     part = final.with_name(f".{final.name}.{uuid.uuid4().hex[:12]}.part")
     digest = hashlib.md5(usedforsecurity=False)
     written = 0

@@ -54,6 +54,8 @@ class _Record:
 class SessionListing(_Record):
     """A session folder as the day's listing shows it, before its report is read.
 
+    :param etags: ETag of each audio tag as listed: a download must get that
+        very object, not one replaced since.
     :param objects: size in bytes of each audio tag and display log, by path
         relative to the folder; other raw files are left out to keep XComs small.
     """
@@ -64,6 +66,7 @@ class SessionListing(_Record):
     report_key: str
     report_etag: str
     objects: dict[str, int] = field(default_factory=dict)
+    etags: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -81,6 +84,7 @@ class Event(_Record):
     size_bytes: int
     md5: str | None
     local_path: str | None = None
+    etag: str | None = None
 
     @staticmethod
     def make_id(session_id: str, relpath: str) -> str:

@@ -83,7 +83,9 @@ def decode(raw: bytes) -> dict[str, Any]:
     return report
 
 
-def _event(entry: dict[str, Any], *, session_id: str, prefix: str, objects: dict[str, int]) -> Event:
+def _event(
+    entry: dict[str, Any], *, session_id: str, prefix: str, objects: dict[str, int], etags: dict[str, str]
+) -> Event:
     """Build the event of one ``audio_tag`` file entry; raise ReportError if it is bad."""
     relpath = layout.safe_relpath(entry.get("path"))
     key = prefix + relpath
@@ -128,6 +130,7 @@ def _event(entry: dict[str, Any], *, session_id: str, prefix: str, objects: dict
         time_source=TIME_FROM_REPORT if event_time else TIME_UNRESOLVED,
         duration_s=float(duration) if duration is not None else None,
         size_bytes=objects[relpath],
+        etag=etags.get(relpath),
         md5=md5.lower() if md5 else None,
     )
 
@@ -141,12 +144,14 @@ def parse_report(
     report_key: str,
     report_etag: str,
     objects: dict[str, int],
+    etags: dict[str, str] | None = None,
 ) -> ParsedReport:
     """Turn a report into a session with one event per audio tag.
 
     :param folder_session_id: the session folder's name; the report must agree.
     :param prefix: the session folder's key prefix, ending with ``/``.
     :param objects: sizes of the folder's listed audio tags and display logs.
+    :param etags: listed ETags of the audio tags, checked again when downloading.
     :raises ReportError: the whole session is unusable.
     :raises NotReady: ``upload.status`` says the upload is still going on.
     """
@@ -181,7 +186,7 @@ def parse_report(
         if not isinstance(entry, dict) or entry.get("type") != AUDIO_TAG:
             continue
         try:
-            event = _event(entry, session_id=session_id, prefix=prefix, objects=objects)
+            event = _event(entry, session_id=session_id, prefix=prefix, objects=objects, etags=etags or {})
         except (ReportError, layout.UnsafePathError) as exc:
             raw_path = entry.get("path")
             where = prefix + raw_path if isinstance(raw_path, str) else f"{report_key}#files[{position}]"
