@@ -88,7 +88,7 @@ def main() -> int:
 
     from include import generator
     from include.dag_runs import run_dag, summary_table
-    from tests.support.services import SeaweedS3
+    from include.services import SeaweedS3
 
     started = time.monotonic()
     log_path = WORK / "airflow-run.log"

@@ -29,8 +29,8 @@ os.environ.update(
 
 import pytest  # noqa: E402
 
+from include.services import MariaDbServer, SeaweedS3  # noqa: E402
 from tests.support.pipeline import Pipeline  # noqa: E402
-from tests.support.services import MariaDbServer, SeaweedS3  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     from include import generator
     from include.bench.runner import BUCKET, DAY
     from include.dag_runs import delete_runs, run_dag
-    from tests.support.services import MariaDbServer, SeaweedS3
+    from include.services import MariaDbServer, SeaweedS3
 
     try:
         with SeaweedS3() as s3, MariaDbServer() as mariadb:

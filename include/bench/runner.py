@@ -23,7 +23,7 @@ from typing import Any
 
 from include import generator
 from include.bench.variants import ROOT
-from tests.support.services import HOST, MariaDbServer, SeaweedS3, free_port
+from include.services import HOST, MariaDbServer, SeaweedS3, free_port
 
 DAY = dt.date(2026, 11, 20)
 BUCKET = "bench-sessions"

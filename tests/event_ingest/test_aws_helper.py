@@ -26,7 +26,7 @@ from event_ingest.report import NotReady, ParsedReport, ReportError
 from event_ingest.settings import S3_CONN_ID
 from event_ingest.timestamps import normalize
 from include import generator
-from tests.support.services import SeaweedS3
+from include.services import SeaweedS3
 
 DAY = dt.date(2026, 11, 20)
 NEXT_DAY = dt.date(2026, 11, 21)

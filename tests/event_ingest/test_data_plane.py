@@ -12,7 +12,7 @@ import pytest
 
 from event_ingest import data_plane, files
 from event_ingest.aws_helper import AwsHelper, ObjectMissingError
-from tests.support.services import SeaweedS3
+from include.services import SeaweedS3
 
 CONN_ID = "event_ingest_s3"
 

@@ -25,7 +25,7 @@ from event_ingest.operators import (
     SummarizeRunOperator,
 )
 from include import generator
-from tests.support.services import SeaweedS3
+from include.services import SeaweedS3
 
 DAY = dt.date(2026, 11, 20)
 PARAMS = {"start_date": None, "end_date": None, "lookback_days": 0, "batch_size": 2}

@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
+from include.services import MariaDbServer, SeaweedS3
 from tests.conftest import ROOT, load_event_ingest_dag
 from tests.support.pipeline import Pipeline
-from tests.support.services import MariaDbServer, SeaweedS3
 
 
 @pytest.fixture(scope="package")

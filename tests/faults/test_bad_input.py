@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from include import generator
+from include.services import MotoS3
 from tests.faults.conftest import FaultPipeline, assert_loaded_exactly, run_steps_process, task_tries
-from tests.support.services import MotoS3
 
 pytestmark = pytest.mark.faults
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from include.services import SeaweedS3
 from tests.faults.conftest import FaultPipeline
-from tests.support.services import SeaweedS3
 
 pytestmark = pytest.mark.faults
 

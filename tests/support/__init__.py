@@ -1,5 +1,1 @@
-"""Helpers shared by the test suite and the benchmark: throwaway real services."""
-
-from tests.support.services import MariaDbServer, MotoS3, SeaweedS3, ServiceError, free_port
-
-__all__ = ["MariaDbServer", "MotoS3", "SeaweedS3", "ServiceError", "free_port"]
+"""Test helpers: one end-to-end pipeline under test (the real servers are in include/services.py)."""

@@ -11,7 +11,7 @@ import pytest
 
 from include import generator
 from include.dag_runs import RunResult, delete_runs, run_dag
-from tests.support.services import MariaDbServer, SeaweedS3
+from include.services import MariaDbServer, SeaweedS3
 
 
 class Pipeline:

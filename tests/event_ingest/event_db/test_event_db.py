@@ -35,7 +35,7 @@ from event_ingest.event_db import (
 from event_ingest.event_db.base import _IN_CHUNK
 from event_ingest.model import Event, Reject, Session
 from event_ingest.settings import DB_CONN_ID
-from tests.support.services import MariaDbServer
+from include.services import MariaDbServer
 
 SESSION_ID = "20261120T101533Z_veh042"
 OTHER_ID = "20261120T120000Z_veh007"

@@ -1,4 +1,4 @@
-"""Throwaway real services for the test suite and the benchmark.
+"""Throwaway real services for the test suite, the demo and the benchmark.
 
 Each server binds 127.0.0.1 only, on free ports, in a fresh temporary directory, and is stopped by
 whoever started it: use it as a context manager, or call ``stop()`` (idempotent). Servers still
