@@ -9,10 +9,26 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+ROOT = Path(__file__).resolve().parents[1]
 SUMMARY_TASK = "summarize_run"
 SUMMARY_FIELDS = ("discovered", "loaded_sessions", "loaded_events", "skipped", "deferred", "rejected")
+
+
+def airflow_environment(home: Path) -> dict[str, str]:
+    """The environment that runs this project's DAGs with Airflow's home at ``home``.
+
+    It must be in ``os.environ`` before anything imports Airflow, which reads
+    its configuration once.
+    """
+    return {
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+    }
 
 
 @dataclass

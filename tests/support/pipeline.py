@@ -3,15 +3,32 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import pytest
 
 from include import generator
 from include.dag_runs import RunResult, delete_runs, run_dag
 from include.services import MariaDbServer, SeaweedS3
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def load_event_ingest_dag() -> Any:
+    """Parse the DAG file afresh, as each task process does in production.
+
+    ``dag.test()`` runs tasks in-process and merges a run's conf into the
+    task objects' params, so one parsed DAG must not serve two runs.
+    """
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(ROOT / "dags"))
+    assert not bag.import_errors, bag.import_errors
+    return bag.dags["event_ingest"]
 
 
 class Pipeline:
@@ -44,6 +61,30 @@ class Pipeline:
         monkeypatch.setenv("AIRFLOW_VAR_EVENT_INGEST_BUCKET", bucket)
         monkeypatch.setenv("AIRFLOW_VAR_EVENT_INGEST_PREFIX", prefix)
         monkeypatch.setenv("AIRFLOW_VAR_EVENT_INGEST_DATA_DIR", str(data_dir))
+
+    @classmethod
+    @contextmanager
+    def fresh(
+        cls, *, s3: SeaweedS3, mariadb: MariaDbServer, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> Iterator[Self]:
+        """A pipeline on a new bucket and database of these servers, dropped afterwards."""
+        name = f"t{uuid.uuid4().hex[:12]}"
+        s3.create_bucket(name)
+        mariadb.create_database(name)
+        pipe = cls(
+            load_dag=load_event_ingest_dag,
+            s3=s3,
+            mariadb=mariadb,
+            bucket=name,
+            database=name,
+            data_dir=data_dir,
+            monkeypatch=monkeypatch,
+        )
+        try:
+            yield pipe
+        finally:
+            pipe.close()
+            mariadb.drop_database(name)
 
     def seed(self, days: list[dt.date], **kwargs: Any) -> generator.Manifest:
         return generator.generate_bucket(self.client, self.bucket, prefix=self.prefix, days=days, **kwargs)
