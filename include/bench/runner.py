@@ -216,6 +216,9 @@ def main(argv: list[str] | None = None) -> int:
                     "keys_file": str(work / "pipeline.keys.json"),
                 }
                 env = _environment(work / name / "airflow", endpoint, s3, mariadb.airflow_conn_uri(database))
+                # Each variant starts with no writes pending: the bucket's generation (and the previous
+                # variant's files, deleted) are flushed first instead of during the next variant.
+                os.sync()
                 print(f"running {name} ...", flush=True)
                 results[name] = _run_variant(name, config, env, work)
                 if name != "limit":

@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 
 from botocore.config import Config
 from botocore.exceptions import ClientError
+from botocore.utils import parse_timestamp
 
 from event_ingest import display_log, files, layout, settings
 from event_ingest.data_plane import ObjectMissingError, ObjectReader, reader_for
@@ -76,7 +77,9 @@ class AwsHelper:
 
     @cached_property
     def client(self) -> Any:
-        return self.hook.get_conn()
+        client = self.hook.get_conn()
+        _parse_timestamps_fast(client)
+        return client
 
     @cached_property
     def reader(self) -> ObjectReader:
@@ -114,6 +117,7 @@ class AwsHelper:
             yield from self._sessions_of_day(day)
 
     def _sessions_of_day(self, day: dt.date) -> Iterator[SessionListing]:
+        self.client  # noqa: B018 - the listing below uses this client, with its faster timestamps
         folders: dict[str, dict[str, int]] = {}
         etags: dict[str, dict[str, str]] = {}
         reports: dict[str, tuple[str, str]] = {}
@@ -258,29 +262,73 @@ class AwsHelper:
         missing or does not verify leaves its session and comes back as a
         reject. Other errors (network, server) raise, so Airflow retries.
         """
-        jobs = [
-            (
-                session,
-                event,
-                layout.local_path(
-                    data_dir, dt.date.fromisoformat(session.session_date), session.session_id, event.relpath
-                ),
+        jobs: list[tuple[Session, Event, Path]] = []
+        for session in sessions:
+            paths = layout.local_paths(
+                data_dir,
+                dt.date.fromisoformat(session.session_date),
+                session.session_id,
+                [event.relpath for event in session.events],
             )
-            for session in sessions
-            for event in session.events
-        ]
+            jobs.extend((session, event, path) for event, path in zip(session.events, paths, strict=True))
+        # One scan per folder instead of a mkdir and a glob per file.
+        folders: dict[Path, list[str]] = {}
+        for _, _, path in jobs:
+            folders.setdefault(path.parent, []).append(path.name)
+        for folder, names in folders.items():
+            files.prepare_folder(folder, names)
 
         def one(job: tuple[Session, Event, Path]) -> Reject | None:
             session, event, path = job
             try:
-                self.download_file(event.s3_key, path, size=event.size_bytes, md5=event.md5, etag=event.etag)
+                self._download(event, path)
             except (ObjectMissingError, files.VerificationError) as exc:
                 return Reject(event.s3_key, session.session_id, f"audio tag: {exc}")
             event.local_path = str(path)
             return None
 
-        rejects = [r for r in self._map(one, jobs) if r is not None]
+        results = self._map(one, jobs)
+        rejects = [r for r in results if r is not None]
         failed = {r.object_key for r in rejects}
         for session in sessions:
             session.events = [e for e in session.events if e.s3_key not in failed]
         return rejects
+
+    def _download(self, event: Event, path: Path) -> None:
+        """``download_file`` for a folder already prepared (:func:`files.prepare_folder`)."""
+        if files.is_verified(path, event.size_bytes, event.md5):
+            return
+        files.write_atomically(
+            path,
+            self._iter_object(event.s3_key, event.etag),
+            size=event.size_bytes,
+            md5=event.md5,
+            prepared=True,
+        )
+
+
+def _parse_timestamp(value: Any) -> Any:
+    """botocore's timestamp parser, with a fast path for the ISO 8601 of S3 listings."""
+    if isinstance(value, str):
+        try:
+            parsed = dt.datetime.fromisoformat(value)
+        except ValueError:
+            pass
+        else:
+            if parsed.tzinfo is not None:
+                return parsed
+    return parse_timestamp(value)
+
+
+def _parse_timestamps_fast(client: Any) -> None:
+    """Give ``client`` a faster parser for response timestamps (same values).
+
+    botocore parses every ``LastModified`` of a listing with dateutil: about 50 us
+    each, 0.4 s of a 1,000-session day's 8,500 keys, in the single-threaded
+    discover step. ``datetime.fromisoformat`` reads S3's form in about 0.2 us;
+    anything else still goes to botocore's parser. The parser factory belongs to
+    the hook's own botocore session; where botocore no longer has it, nothing changes.
+    """
+    factory = getattr(getattr(client, "_endpoint", None), "_response_parser_factory", None)
+    if factory is not None and hasattr(factory, "set_parser_defaults"):
+        factory.set_parser_defaults(timestamp_parser=_parse_timestamp)

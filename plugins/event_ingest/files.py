@@ -53,16 +53,58 @@ def remove_stale_parts(final: Path) -> None:
             continue
 
 
-def write_atomically(final: Path, chunks: Iterable[bytes], *, size: int, md5: str | None) -> None:
+def prepare_folder(folder: Path, names: Iterable[str]) -> None:
+    """Create ``folder`` and delete the stale temporary files of ``names`` in it, in one scan.
+
+    What :func:`write_atomically` does for each file, once for a folder's files:
+    write them afterwards with ``prepared=True``.
+    """
+    try:
+        folder.mkdir(parents=True)
+        return  # new: nothing to sweep
+    except FileExistsError:
+        pass
+    wanted = set(names)
+    cutoff = time.time() - STALE_PART_S
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            # ".{final name}.*.part": the pattern remove_stale_parts globs for.
+            name = entry.name
+            if not (name.startswith(".") and name.endswith(".part")) or not _names_a_part_of(
+                name[1:-5], wanted
+            ):
+                continue
+            try:
+                if entry.stat().st_mtime < cutoff:
+                    os.unlink(entry.path)
+            except FileNotFoundError:
+                continue
+
+
+def _names_a_part_of(middle: str, names: set[str]) -> bool:
+    """Whether ``middle`` is ``{name}.{anything}`` for one of ``names``."""
+    dot = middle.find(".")
+    while dot != -1:
+        if middle[:dot] in names:
+            return True
+        dot = middle.find(".", dot + 1)
+    return False
+
+
+def write_atomically(
+    final: Path, chunks: Iterable[bytes], *, size: int, md5: str | None, prepared: bool = False
+) -> None:
     """Write ``chunks`` to ``final`` if they are ``size`` bytes with MD5 ``md5``.
 
+    :param prepared: :func:`prepare_folder` has made the folder and swept it already.
     :raises VerificationError: the bytes differ; nothing is left behind.
     """
-    final.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_parts(final)
+    if not prepared:
+        prepare_folder(final.parent, [final.name])
     part = final.with_name(f".{final.name}.{uuid.uuid4().hex[:12]}.part")
     digest = hashlib.md5(usedforsecurity=False)
     written = 0
+    replaced = False
     try:
         with part.open("wb") as handle:
             for chunk in chunks:
@@ -74,5 +116,7 @@ def write_atomically(final: Path, chunks: Iterable[bytes], *, size: int, md5: st
         if md5 is not None and digest.hexdigest() != md5:
             raise VerificationError(f"md5 mismatch: expected {md5}, downloaded {digest.hexdigest()}")
         os.replace(part, final)
+        replaced = True
     finally:
-        part.unlink(missing_ok=True)
+        if not replaced:
+            part.unlink(missing_ok=True)

@@ -7,8 +7,11 @@ so the checks that keep bad input inside the data directory live in one place.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
-from pathlib import Path, PurePosixPath
+import stat
+from collections.abc import Sequence
+from pathlib import Path
 
 REPORT_SUFFIX = "_logged_Upload_Report.json"
 AUDIO_TAGS_DIR = "AudioTags/"
@@ -102,8 +105,44 @@ def local_session_dir(data_dir: str | Path, day: dt.date, session_id: str) -> Pa
 
 def local_path(data_dir: str | Path, day: dt.date, session_id: str, relpath: str) -> Path:
     """Return where a session's file goes locally, proven to be inside ``data_dir``."""
+    return local_paths(data_dir, day, session_id, [relpath])[0]
+
+
+def local_paths(data_dir: str | Path, day: dt.date, session_id: str, relpaths: Sequence[str]) -> list[Path]:
+    """:func:`local_path` for several files of one session.
+
+    The same proof (the path with every symlink resolved lies inside ``data_dir``
+    resolved), but the data directory and the session folder are resolved once,
+    not once per file: ``Path.resolve`` costs an ``lstat`` per path segment.
+    """
     base = local_session_dir(data_dir, day, session_id)
-    target = base.joinpath(*PurePosixPath(safe_relpath(relpath)).parts)
-    if not target.resolve().is_relative_to(Path(data_dir).resolve()):
-        raise UnsafePathError(f"path {relpath!r} resolves outside the data directory")
-    return target
+    root = os.path.realpath(data_dir)
+    inside = root.rstrip("/") + "/"
+    base_real = os.path.realpath(base)
+    paths = []
+    for relpath in relpaths:
+        parts = safe_relpath(relpath).split("/")
+        real = _resolve_below(base_real, parts)
+        if not (real == root or real.startswith(inside)):
+            raise UnsafePathError(f"path {relpath!r} resolves outside the data directory")
+        paths.append(base.joinpath(*parts))
+    return paths
+
+
+def _resolve_below(real_dir: str, parts: Sequence[str]) -> str:
+    """``os.path.realpath(real_dir/parts...)`` for a ``real_dir`` without symlinks, one ``lstat`` a part.
+
+    ``parts`` are plain names (:func:`safe_relpath`); the first missing one ends the walk (nothing
+    below it can be a symlink), the first symlink hands the rest to ``os.path.realpath``.
+    """
+    current = real_dir
+    for n, part in enumerate(parts):
+        candidate = os.path.join(current, part)
+        try:
+            mode = os.lstat(candidate).st_mode
+        except OSError:
+            return os.path.join(current, *parts[n:])
+        if stat.S_ISLNK(mode):
+            return os.path.realpath(os.path.join(candidate, *parts[n + 1 :]))
+        current = candidate
+    return current

@@ -68,6 +68,9 @@ class SessionListing(_Record):
     objects: dict[str, int] = field(default_factory=dict)
     etags: dict[str, str] = field(default_factory=dict)
 
+    def to_dict(self) -> dict[str, Any]:
+        return {**vars(self), "objects": dict(self.objects), "etags": dict(self.etags)}
+
 
 @dataclass
 class Event(_Record):
@@ -85,6 +88,10 @@ class Event(_Record):
     md5: str | None
     local_path: str | None = None
     etag: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        # Every field is a str, int, float or None: a shallow copy is the whole conversion.
+        return dict(vars(self))
 
     @staticmethod
     def make_id(session_id: str, relpath: str) -> str:
@@ -107,6 +114,9 @@ class Session(_Record):
     report_etag: str
     events: list[Event] = field(default_factory=list)
 
+    def to_dict(self) -> dict[str, Any]:
+        return {**vars(self), "events": [dict(vars(event)) for event in self.events]}
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Self:
         events = [Event.from_dict(e) for e in data.get("events", [])]
@@ -120,6 +130,9 @@ class Reject(_Record):
     object_key: str
     session_id: str | None
     reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(vars(self))
 
     @property
     def reject_id(self) -> str:
