@@ -21,6 +21,7 @@ from typing import Any
 
 import structlog
 from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowFailException
 
 from event_ingest import settings, steps
 from event_ingest.aws_helper import AwsHelper, S3AccessError
@@ -31,8 +32,6 @@ from event_ingest.run_range import ConfError, days_to_ingest
 
 def _fail(message: str) -> Exception:
     """An error no retry can fix: the task fails at once."""
-    from airflow.exceptions import AirflowFailException
-
     return AirflowFailException(message)
 
 

@@ -24,8 +24,8 @@ def event_db_for(conn_id: str, data_dir: str | Path) -> EventDb:
     :class:`SqliteEventDb` on the connection's path; with no such connection
     the embedded default is a SQLite file in the data directory.
     """
-    from airflow.exceptions import AirflowNotFoundException
     from airflow.sdk import BaseHook
+    from airflow.sdk.exceptions import AirflowNotFoundException
 
     try:
         conn = BaseHook.get_connection(conn_id)
