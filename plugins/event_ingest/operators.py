@@ -140,7 +140,8 @@ class DiscoverSessionsOperator(EventIngestBaseOperator):
                     conf=dag_run.conf or {},
                     params=context["params"],
                     interval_day=interval_day,
-                    is_backfill=str(dag_run.run_type).lower().startswith("backfill"),
+                    # The Task SDK's DagRunType is a str enum: compare its value, not str().
+                    is_backfill=getattr(dag_run.run_type, "value", dag_run.run_type) == "backfill",
                     max_range_days=self.max_range_days,
                 )
             except ConfError as exc:

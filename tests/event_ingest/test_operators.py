@@ -14,6 +14,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from airflow.sdk.api.datamodels._generated import DagRunType
 from airflow.sdk.exceptions import AirflowFailException
 
 from event_ingest import settings
@@ -31,16 +32,22 @@ DAY = dt.date(2026, 11, 20)
 PARAMS = {"start_date": None, "end_date": None, "lookback_days": 0, "batch_size": 2}
 
 
-def context(conf: dict[str, Any] | None = None, **params: Any) -> dict[str, Any]:
-    """What the operators read from a task's context, for a manual run after ``DAY``."""
+def context(
+    conf: dict[str, Any] | None = None,
+    *,
+    run_type: Any = "manual",
+    interval_start: dt.datetime | None = None,
+    **params: Any,
+) -> dict[str, Any]:
+    """What the operators read from a task's context, for a run after ``DAY`` (manual by default)."""
     dag_run = SimpleNamespace(
         dag_id="event_ingest",
         run_id="manual__test",
         conf=conf or {},
-        run_type="manual",
+        run_type=run_type,
         run_after=dt.datetime(2026, 11, 21, 6, tzinfo=dt.UTC),
     )
-    return {"dag_run": dag_run, "params": {**PARAMS, **params}, "data_interval_start": None}
+    return {"dag_run": dag_run, "params": {**PARAMS, **params}, "data_interval_start": interval_start}
 
 
 class TestEventIngestBaseOperator:
@@ -135,6 +142,29 @@ class TestDiscoverSessionsOperator:
         assert [b["index"] for b in batches] == [0, 1]
         assert sorted(x["session_id"] for b in batches for x in b["listings"]) == sorted(manifest.sessions)
         assert [b["discovered"] for b in batches] == [2, 1]
+
+    @pytest.mark.parametrize(
+        ("run_type", "days"),
+        [
+            pytest.param(DagRunType.SCHEDULED, {DAY - dt.timedelta(days=2), DAY}, id="scheduled-looks-back"),
+            pytest.param(DagRunType.BACKFILL, {DAY}, id="backfill-covers-its-day-only"),
+        ],
+    )
+    def test_run_type_decides_the_lookback(
+        self, seaweed: SeaweedS3, monkeypatch: pytest.MonkeyPatch, run_type: DagRunType, days: set[dt.date]
+    ) -> None:
+        monkeypatch.setenv("AIRFLOW_CONN_EVENT_INGEST_S3", seaweed.airflow_conn_json())
+        bucket = seaweed.create_bucket(f"t{uuid.uuid4().hex[:12]}")
+        generator.generate_bucket(
+            seaweed.client(), bucket, days=[DAY - dt.timedelta(days=2), DAY], sessions_per_day=1,
+            tags_per_session=1, tag_bytes=256,
+        )  # fmt: skip
+        op = DiscoverSessionsOperator(task_id="discover_sessions", bucket=bucket)
+        interval_start = dt.datetime(DAY.year, DAY.month, DAY.day, tzinfo=dt.UTC)
+
+        batches = op.execute(context(run_type=run_type, interval_start=interval_start, lookback_days=2))
+
+        assert {dt.date.fromisoformat(x["day"]) for b in batches for x in b["listings"]} == days
 
 
 class TestSummarizeRunOperator:
