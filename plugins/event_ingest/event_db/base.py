@@ -322,6 +322,11 @@ SESSION_COLUMNS = (
     "session_id, vehicle_id, driver_id, started_at, ended_at, session_date, software_version,"
     " report_key, report_etag, event_count, ingested_at, updated_at"
 )
+#: What a re-upload of a session (a new report) may change, besides ``report_etag`` itself.
+SESSION_UPDATED_COLUMNS = (
+    "vehicle_id", "driver_id", "started_at", "ended_at", "session_date", "software_version", "report_key",
+    "updated_at",
+)  # fmt: skip
 REJECT_COLUMNS = "reject_id, object_key, session_id, reason, first_seen_at, last_seen_at, dag_run_id"
 
 

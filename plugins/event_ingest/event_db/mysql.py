@@ -9,6 +9,7 @@ from event_ingest.event_db.base import (
     EVENT_COLUMNS,
     REJECT_COLUMNS,
     SESSION_COLUMNS,
+    SESSION_UPDATED_COLUMNS,
     EventDb,
     event_row,
     session_row,
@@ -21,17 +22,7 @@ _TRANSIENT_CODES = {1205, 1213}
 #: MySQL assigns left to right, so ``report_etag`` must come last.
 _SESSION_UPDATES = (
     ", ".join(
-        f"{c} = IF(report_etag <=> VALUES(report_etag), {c}, VALUES({c}))"
-        for c in (
-            "vehicle_id",
-            "driver_id",
-            "started_at",
-            "ended_at",
-            "session_date",
-            "software_version",
-            "report_key",
-            "updated_at",
-        )
+        f"{c} = IF(report_etag <=> VALUES(report_etag), {c}, VALUES({c}))" for c in SESSION_UPDATED_COLUMNS
     )
     + ", report_etag = VALUES(report_etag)"
 )

@@ -11,26 +11,14 @@ from event_ingest.event_db.base import (
     EVENT_COLUMNS,
     REJECT_COLUMNS,
     SESSION_COLUMNS,
+    SESSION_UPDATED_COLUMNS,
     EventDb,
     event_row,
     session_row,
 )
 from event_ingest.model import Event, Session
 
-_SESSION_UPDATES = ", ".join(
-    f"{c} = excluded.{c}"
-    for c in (
-        "vehicle_id",
-        "driver_id",
-        "started_at",
-        "ended_at",
-        "session_date",
-        "software_version",
-        "report_key",
-        "report_etag",
-        "updated_at",
-    )
-)
+_SESSION_UPDATES = ", ".join(f"{c} = excluded.{c}" for c in (*SESSION_UPDATED_COLUMNS, "report_etag"))
 
 
 class SqliteEventDb(EventDb):
