@@ -195,9 +195,7 @@ class AwsHelper:
             key = listing.prefix + relpath
             try:
                 display_log.find_frames(display_log.iter_lines(self._iter_object(key)), wanted, found)
-            except display_log.NotUtf8Error as exc:
-                metadata.rejects.append(Reject(key, listing.session_id, str(exc)))
-            except ObjectMissingError as exc:
+            except (display_log.NotUtf8Error, ObjectMissingError) as exc:
                 metadata.rejects.append(Reject(key, listing.session_id, str(exc)))
         for event in metadata.session.events:
             if event.event_time is None and event.frame_id in found:
@@ -221,8 +219,7 @@ class AwsHelper:
             relpath = listing.report_key[len(listing.prefix) :]
             path = layout.local_path(data_dir, day, listing.session_id, relpath)
             md5 = hashlib.md5(raw, usedforsecurity=False).hexdigest()
-            if not files.is_verified(path, len(raw), md5):
-                files.write_atomically(path, [raw], size=len(raw), md5=md5)
+            files.write_if_needed(path, [raw], size=len(raw), md5=md5)
         self._get_event_timestamp_from_frame_id(listing, metadata)
         return metadata
 
@@ -238,20 +235,20 @@ class AwsHelper:
         size: int,
         md5: str | None = None,
         etag: str | None = None,
+        prepared: bool = False,
     ) -> bool:
         """Copy one object to ``local_path``, verified; return False if it was already there.
 
         :param etag: the object's ETag when it was listed; an object replaced
             since then is refused by the server (``If-Match``).
+        :param prepared: :func:`files.prepare_folder` has made and swept the folder.
         :raises ObjectMissingError: the object is not in the bucket.
         :raises VerificationError: the bytes do not match ``size`` or ``md5``,
             or the object changed since it was listed.
         """
-        if files.is_verified(local_path, size, md5):
-            files.remove_stale_parts(local_path)
-            return False
-        files.write_atomically(local_path, self._iter_object(remote_path, etag), size=size, md5=md5)
-        return True
+        return files.write_if_needed(
+            local_path, self._iter_object(remote_path, etag), size=size, md5=md5, prepared=prepared
+        )
 
     def get_audio_tags_from_session_locally(
         self, sessions: Sequence[Session], data_dir: str | Path
@@ -281,7 +278,9 @@ class AwsHelper:
         def one(job: tuple[Session, Event, Path]) -> Reject | None:
             session, event, path = job
             try:
-                self._download(event, path)
+                self.download_file(
+                    event.s3_key, path, size=event.size_bytes, md5=event.md5, etag=event.etag, prepared=True
+                )
             except (ObjectMissingError, files.VerificationError) as exc:
                 return Reject(event.s3_key, session.session_id, f"audio tag: {exc}")
             event.local_path = str(path)
@@ -293,18 +292,6 @@ class AwsHelper:
         for session in sessions:
             session.events = [e for e in session.events if e.s3_key not in failed]
         return rejects
-
-    def _download(self, event: Event, path: Path) -> None:
-        """``download_file`` for a folder already prepared (:func:`files.prepare_folder`)."""
-        if files.is_verified(path, event.size_bytes, event.md5):
-            return
-        files.write_atomically(
-            path,
-            self._iter_object(event.s3_key, event.etag),
-            size=event.size_bytes,
-            md5=event.md5,
-            prepared=True,
-        )
 
 
 def _parse_timestamp(value: Any) -> Any:

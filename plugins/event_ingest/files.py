@@ -7,7 +7,6 @@ corrupt file, whatever kills the worker.
 
 from __future__ import annotations
 
-import glob
 import hashlib
 import os
 import time
@@ -42,22 +41,12 @@ def is_verified(path: Path, size: int, md5: str | None) -> bool:
     return md5 is None or md5_of(path) == md5
 
 
-def remove_stale_parts(final: Path) -> None:
-    """Delete temporary files of ``final`` that a killed worker left behind."""
-    cutoff = time.time() - STALE_PART_S
-    for part in final.parent.glob(f".{glob.escape(final.name)}.*.part"):
-        try:
-            if part.stat().st_mtime < cutoff:
-                part.unlink()
-        except FileNotFoundError:
-            continue
-
-
 def prepare_folder(folder: Path, names: Iterable[str]) -> None:
     """Create ``folder`` and delete the stale temporary files of ``names`` in it, in one scan.
 
-    What :func:`write_atomically` does for each file, once for a folder's files:
-    write them afterwards with ``prepared=True``.
+    Temporary files are ``.{name}.{random}.part``; one older than
+    :data:`STALE_PART_S` was left by a killed worker. :func:`write_if_needed`
+    does this for each file unless told the folder is ``prepared`` already.
     """
     try:
         folder.mkdir(parents=True)
@@ -68,7 +57,6 @@ def prepare_folder(folder: Path, names: Iterable[str]) -> None:
     cutoff = time.time() - STALE_PART_S
     with os.scandir(folder) as entries:
         for entry in entries:
-            # ".{final name}.*.part": the pattern remove_stale_parts globs for.
             name = entry.name
             if not (name.startswith(".") and name.endswith(".part")) or not _names_a_part_of(
                 name[1:-5], wanted
@@ -89,6 +77,22 @@ def _names_a_part_of(middle: str, names: set[str]) -> bool:
             return True
         dot = middle.find(".", dot + 1)
     return False
+
+
+def write_if_needed(
+    final: Path, chunks: Iterable[bytes], *, size: int, md5: str | None, prepared: bool = False
+) -> bool:
+    """Write ``final`` atomically unless it already holds the expected file; return whether it wrote.
+
+    ``chunks`` is not read when the file is already there, so a lazy download
+    is never started.
+    """
+    if is_verified(final, size, md5):
+        if not prepared:
+            prepare_folder(final.parent, [final.name])
+        return False
+    write_atomically(final, chunks, size=size, md5=md5, prepared=prepared)
+    return True
 
 
 def write_atomically(

@@ -37,12 +37,8 @@ def discover(aws: AwsHelper, days: Iterable[dt.date], batch_size: int, max_batch
         log.warning(
             "%s sessions: batches grow to %s sessions to stay within %s", len(listings), size, max_batches
         )
-    return [
-        Batch(
-            index=n, listings=listings[start : start + size], discovered=len(listings[start : start + size])
-        )
-        for n, start in enumerate(range(0, len(listings), size))
-    ]
+    chunks = [listings[start : start + size] for start in range(0, len(listings), size)]
+    return [Batch(index=n, listings=chunk, discovered=len(chunk)) for n, chunk in enumerate(chunks)]
 
 
 def filter_existing(db: EventDb, batch: Batch) -> Batch:

@@ -150,15 +150,19 @@ class EventDb(ABC):
         finally:
             cursor.close()
 
-    def _select_in(self, statement: str, ids: Sequence[str]) -> list[tuple[Any, ...]]:
-        """Run ``statement`` (with ``{marks}`` for the IN list) over ``ids`` in chunks."""
+    def _query_in(self, cursor: Any, statement: str, ids: Sequence[str]) -> list[tuple[Any, ...]]:
+        """Run ``statement`` (with ``{marks}`` for the IN list) over ``ids`` in chunks, on ``cursor``."""
         rows: list[tuple[Any, ...]] = []
-        with self._transaction(write=False) as cursor:
-            for start in range(0, len(ids), _IN_CHUNK):
-                chunk = ids[start : start + _IN_CHUNK]
-                cursor.execute(self._sql(statement.format(marks=",".join("?" * len(chunk)))), tuple(chunk))
-                rows.extend(cursor.fetchall())
+        for start in range(0, len(ids), _IN_CHUNK):
+            chunk = ids[start : start + _IN_CHUNK]
+            cursor.execute(self._sql(statement.format(marks=",".join("?" * len(chunk)))), tuple(chunk))
+            rows.extend(cursor.fetchall())
         return rows
+
+    def _select_in(self, statement: str, ids: Sequence[str]) -> list[tuple[Any, ...]]:
+        """:meth:`_query_in` in a read transaction of its own."""
+        with self._transaction(write=False) as cursor:
+            return self._query_in(cursor, statement, ids)
 
     # -- reads ------------------------------------------------------------------
 
@@ -277,21 +281,17 @@ class EventDb(ABC):
 
         def write() -> None:
             with self._transaction(write=True) as cursor:
-                for start in range(0, len(session_ids), _IN_CHUNK):
-                    chunk = list(session_ids[start : start + _IN_CHUNK])
-                    cursor.execute(
-                        self._sql(
-                            "SELECT reject_id FROM ingest_rejects WHERE resolved_at IS NULL"
-                            f" AND session_id IN ({','.join('?' * len(chunk))})"
-                        ),
-                        tuple(chunk),
+                open_rejects = self._query_in(
+                    cursor,
+                    "SELECT reject_id FROM ingest_rejects"
+                    " WHERE resolved_at IS NULL AND session_id IN ({marks})",
+                    list(session_ids),
+                )
+                resolved = [(now, rid) for (rid,) in open_rejects if rid not in keep]
+                if resolved:
+                    cursor.executemany(
+                        self._sql("UPDATE ingest_rejects SET resolved_at = ? WHERE reject_id = ?"), resolved
                     )
-                    resolved = [(now, rid) for (rid,) in cursor.fetchall() if rid not in keep]
-                    if resolved:
-                        cursor.executemany(
-                            self._sql("UPDATE ingest_rejects SET resolved_at = ? WHERE reject_id = ?"),
-                            resolved,
-                        )
 
         self._with_retries("resolving rejects", write)
 
