@@ -14,10 +14,10 @@ export UV_COMPILE_BYTECODE := 1
 setup: system-deps $(INSTALLED)
 
 system-deps:
-	@include/scripts/system-deps.sh
+	@tools/system-deps.sh
 
 # uv installs the locked set in seconds (pip takes minutes); it lives in the venv itself.
-$(INSTALLED): requirements.lock
+$(INSTALLED): requirements.lock pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	test -x $(VENV)/bin/uv || { $(PY) -m ensurepip --upgrade >/dev/null \
 		&& $(PY) -m pip install --quiet --disable-pip-version-check uv==0.13.8; }
@@ -36,14 +36,14 @@ test: lint
 	$(PY) -m pytest
 
 demo: setup
-	$(PY) -m include.demo
+	$(PY) -m tools.demo
 
 bench: setup
-	$(PY) -m include.bench
+	$(PY) -m tools.bench
 
-# Re-pin every dependency after editing requirements*.txt.
+# Re-pin every dependency (runtime, deploy and dev extras) after editing pyproject.toml.
 lock: setup
-	$(VENV)/bin/uv pip compile --quiet requirements-dev.txt -o requirements.lock --python-version 3.11
+	$(VENV)/bin/uv pip compile --quiet pyproject.toml --extra deploy --extra dev -o requirements.lock --python-version 3.11
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache

@@ -1,41 +1,48 @@
 """The data plane: how object bodies come out of the bucket.
 
-``S3Hook`` keeps the control plane (connection handling, listing, bucket
-checks); the bulk GETs (reports, display logs, audio tags) go through one of
-two readers built from the same Airflow connection:
+``S3Hook`` keeps the control plane (connection handling, the bucket check, listing, which keeps every
+key exactly as S3 holds it); the GETs go through one of two readers built from the same Airflow
+connection:
 
-- ``obstore`` (default): the Rust ``object_store`` client. On this project's
-  2-core benchmark machine it does about 4 times boto3's GETs per second,
-  because boto3 spends about 2 ms of Python CPU on each request. Credentials
-  come from the hook and are asked for again before they expire.
-- ``boto3``: the hook's own client; the fallback
-  (``EVENT_INGEST_DATA_PLANE=boto3``).
+- ``obstore`` (default): the Rust ``object_store`` client. On this project's 2-core benchmark
+  machine it does about 4 times boto3's GETs per second, because boto3 spends about 2 ms of Python
+  CPU on each request. Credentials come from the hook and are asked for again before they expire.
+  A key that obstore cannot address (control characters, empty or dot segments) is read through
+  boto3 instead: any key S3 holds can be read.
+- ``boto3``: the hook's own client; the fallback (``EVENT_INGEST_DATA_PLANE=boto3``).
 
-Both raise :class:`ObjectMissingError` for an absent key and let every other
-error through, so the task fails and Airflow retries it.
+Objects larger than :data:`RANGED_MIN` come in parallel ranged GETs of :data:`PART`, yielded in
+order so that the writer streams them to disk and computes the MD5 on the way; the parts in memory
+at once are bounded per process (:data:`PARTS_IN_FLIGHT`), whatever the files' sizes.
+
+Both readers raise :class:`~event_ingest.errors.ObjectMissingError` for an absent key and
+:class:`~event_ingest.errors.ObjectChangedError` when ``If-Match`` fails; every other error goes
+through, for :func:`~event_ingest.errors.is_infrastructure_fault` to judge.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import threading
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Protocol
 
-from botocore.exceptions import ClientError
-
-from event_ingest.files import VerificationError
-
-log = logging.getLogger(__name__)
+from event_ingest.errors import ObjectChangedError, ObjectMissingError
 
 OBSTORE = "obstore"
 BOTO3 = "boto3"
 DATA_PLANES = (OBSTORE, BOTO3)
 
-_CHUNK = 1 << 16
-#: Bodies up to this size come back in one piece; larger ones are streamed.
-_WHOLE_BODY_MAX = 8 << 20
+_CHUNK = 1 << 20
+#: Objects at least this large are fetched in parallel ranged GETs.
+RANGED_MIN = 16 << 20
+#: Size of one ranged GET.
+PART = 8 << 20
+#: Ranged parts held in memory at once by the whole process (all files, all threads).
+PARTS_IN_FLIGHT = 12
+_parts_gate = threading.BoundedSemaphore(PARTS_IN_FLIGHT)
 _MISSING = frozenset({"NoSuchKey", "404", "NotFound"})
 _CHANGED = frozenset({"PreconditionFailed", "412"})
 #: How long credentials read from the hook are used before the hook is asked again. Temporary
@@ -46,25 +53,46 @@ CREDENTIAL_TTL = dt.timedelta(minutes=10)
 RETRY = {"max_retries": 3, "retry_timeout": dt.timedelta(seconds=30)}
 
 
-class ObjectMissingError(FileNotFoundError):
-    """An object listed a moment ago (or named by a report) is not in the bucket."""
-
-
-class ObjectChangedError(VerificationError):
-    """The object was replaced after it was listed: its ETag no longer matches."""
-
-
 class ObjectReader(Protocol):
     """Reads object bodies of one bucket."""
 
-    def iter_object(self, key: str, *, if_match: str | None = None) -> Iterator[bytes]:
-        """Yield the body of ``key`` in chunks.
+    def iter_object(
+        self, key: str, *, size: int | None = None, if_match: str | None = None
+    ) -> Iterator[bytes]:
+        """Yield the body of ``key`` in order, in chunks.
 
+        :param size: the listed size: from :data:`RANGED_MIN` on, the body comes in parallel ranges.
         :param if_match: an ETag the object must still have.
         :raises ObjectMissingError: the key is not in the bucket.
         :raises ObjectChangedError: the object no longer has ETag ``if_match``.
         """
         ...
+
+
+def _ranged(fetch: Callable[[int, int], bytes], size: int, *, window: int = 4) -> Iterator[bytes]:
+    """Yield ``fetch(start, end)`` for consecutive parts of ``size`` bytes, ``window`` of them in flight."""
+    starts = deque(range(0, size, PART))
+    pending: deque[Future[bytes]] = deque()
+
+    def one(start: int) -> bytes:
+        try:
+            return fetch(start, min(start + PART, size))
+        except BaseException:
+            _parts_gate.release()
+            raise
+
+    with ThreadPoolExecutor(max_workers=window, thread_name_prefix="ranged-get") as pool:
+        try:
+            while starts or pending:
+                while starts and len(pending) < window and _parts_gate.acquire(blocking=not pending):
+                    pending.append(pool.submit(one, starts.popleft()))
+                body = pending.popleft().result()
+                _parts_gate.release()
+                yield body
+        finally:
+            for future in pending:
+                if future.cancel() or future.exception() is None:
+                    _parts_gate.release()
 
 
 class Boto3Reader:
@@ -80,10 +108,12 @@ class Boto3Reader:
         self.client = client
         self.bucket = bucket
 
-    def iter_object(self, key: str, *, if_match: str | None = None) -> Iterator[bytes]:
+    def _get(self, key: str, if_match: str | None, **extra: Any) -> Any:
+        from botocore.exceptions import ClientError
+
         try:
-            body = self.client.get_object(
-                Bucket=self.bucket, Key=key, **({"IfMatch": if_match} if if_match else {})
+            return self.client.get_object(
+                Bucket=self.bucket, Key=key, **({"IfMatch": if_match} if if_match else {}), **extra
             )["Body"]
         except ClientError as exc:
             code = str(exc.response.get("Error", {}).get("Code", ""))
@@ -92,16 +122,28 @@ class Boto3Reader:
             if code in _CHANGED:
                 raise ObjectChangedError(f"{key} changed since it was listed (ETag {if_match})") from None
             raise
-        with body:
+
+    def iter_object(
+        self, key: str, *, size: int | None = None, if_match: str | None = None
+    ) -> Iterator[bytes]:
+        if size is not None and size >= RANGED_MIN:
+
+            def fetch(start: int, end: int) -> bytes:
+                with self._get(key, if_match, Range=f"bytes={start}-{end - 1}") as body:
+                    return body.read()
+
+            yield from _ranged(fetch, size)
+            return
+        with self._get(key, if_match) as body:
             yield from body.iter_chunks(_CHUNK)
 
 
 class HookCredentialProvider:
     """obstore's ``credential_provider``: the Airflow connection's current credentials.
 
-    Each call reads them from the hook (``S3Hook.get_credentials``, which also
-    masks them in task logs) and says they expire after :data:`CREDENTIAL_TTL`,
-    so long tasks pick up rotated or refreshed credentials.
+    Each call reads them from the hook (``S3Hook.get_credentials``, which also masks them in task
+    logs) and says they expire after :data:`CREDENTIAL_TTL`, so long tasks pick up rotated or
+    refreshed credentials.
 
     :param hook: the ``S3Hook`` (any ``AwsGenericHook``) of the connection.
     :param region_name: region to ask credentials for.
@@ -128,16 +170,18 @@ class HookCredentialProvider:
 class ObstoreReader:
     """GETs through obstore (Rust ``object_store``); safe to call from many threads.
 
-    Its calls release the GIL, so the thread pool that runs them overlaps
-    requests without paying boto3's per-request Python cost.
+    Its calls release the GIL, so the thread pool that runs them overlaps requests without paying
+    boto3's per-request Python cost.
 
     :param store: an ``obstore.store.S3Store`` of the bucket.
+    :param fallback: reads the keys obstore cannot address.
     """
 
     name = OBSTORE
 
-    def __init__(self, store: Any) -> None:
+    def __init__(self, store: Any, fallback: ObjectReader) -> None:
         self.store = store
+        self.fallback = fallback
 
     @classmethod
     def from_hook(cls, hook: Any, bucket: str, *, concurrency: int = 16) -> ObstoreReader:
@@ -160,23 +204,66 @@ class ObstoreReader:
             retry_config=RETRY,
             **options,
         )
-        return cls(store)
+        return cls(store, _LazyBoto3Reader(hook, bucket))
 
-    def iter_object(self, key: str, *, if_match: str | None = None) -> Iterator[bytes]:
+    def _get(self, key: str, if_match: str | None, **options: Any) -> Any:
         import obstore
-        from obstore.exceptions import NotFoundError, PreconditionError
+        from obstore.exceptions import PreconditionError
 
+        if if_match:
+            options["if_match"] = if_match
         try:
-            result = obstore.get(self.store, key, options={"if_match": if_match} if if_match else None)
-        except (NotFoundError, FileNotFoundError):  # obstore raises the built-in one for a 404
+            return obstore.get(self.store, key, options=options or None)
+        except FileNotFoundError:  # obstore raises the built-in one for a 404
             raise ObjectMissingError(f"{key} is not in the bucket") from None
         except PreconditionError:
             raise ObjectChangedError(f"{key} changed since it was listed (ETag {if_match})") from None
-        if result.meta["size"] <= _WHOLE_BODY_MAX:
+
+    def iter_object(
+        self, key: str, *, size: int | None = None, if_match: str | None = None
+    ) -> Iterator[bytes]:
+        if not _obstore_can_address(key):
+            yield from self.fallback.iter_object(key, size=size, if_match=if_match)
+            return
+        if size is not None and size >= RANGED_MIN:
+            yield from _ranged(
+                lambda start, end: bytes(self._get(key, if_match, range=(start, end)).bytes()), size
+            )
+            return
+        result = self._get(key, if_match)
+        if result.meta["size"] < RANGED_MIN:
             yield bytes(result.bytes())
             return
         for chunk in result.stream(min_chunk_size=_CHUNK):
             yield bytes(chunk)
+
+
+class _LazyBoto3Reader:
+    """A :class:`Boto3Reader` whose client is built on first use (rarely needed: odd keys only)."""
+
+    def __init__(self, hook: Any, bucket: str) -> None:
+        self.hook = hook
+        self.bucket = bucket
+        self._reader: Boto3Reader | None = None
+        self._lock = threading.Lock()
+
+    def iter_object(
+        self, key: str, *, size: int | None = None, if_match: str | None = None
+    ) -> Iterator[bytes]:
+        with self._lock:
+            if self._reader is None:
+                self._reader = Boto3Reader(self.hook.get_conn(), self.bucket)
+        return self._reader.iter_object(key, size=size, if_match=if_match)
+
+
+def _obstore_can_address(key: str) -> bool:
+    """Whether object_store's ``Path`` holds ``key`` exactly: no empty, ``.`` or ``..`` segment,
+    no control character, no leading or trailing ``/``."""
+    if not key or key.startswith("/") or key.endswith("/"):
+        return False
+    if any(ord(char) < 0x20 or 0x7F <= ord(char) < 0xA0 for char in key):
+        return False
+    return all(part not in ("", ".", "..") for part in key.split("/"))
 
 
 def reader_for(name: str, hook: Any, bucket: str, *, concurrency: int = 16) -> ObjectReader:

@@ -1,4 +1,4 @@
-"""Frame id -> timestamp lookup in display logs (contract §1, "Display logs").
+"""Frame id -> timestamp lookup in display logs (docs/contract.md §1, "Display logs").
 
 Lines look like ``2026-11-20T10:21:07.500Z frame_id=183022 overlay=speed``.
 Lines that do not match are skipped and the first line of a frame id wins.
@@ -12,24 +12,29 @@ import codecs
 import re
 from collections.abc import Iterable, Iterator
 
+from event_ingest.errors import EventIngestError
 from event_ingest.timestamps import normalize
 
-_LINE = re.compile(r"^(\S+)\s+frame_id=(\d+)(?:\s|$)")
+_LINE = re.compile(r"^(\S+)\s+frame_id=([0-9]{1,19})(?:\s|$)")
+#: A line longer than this cannot be a record: it is skipped without being held in memory.
+MAX_LINE = 64 << 10
 
 
-class NotUtf8Error(ValueError):
+class NotUtf8Error(EventIngestError, ValueError):
     """A display log holds bytes that are not UTF-8."""
 
 
 def iter_lines(chunks: Iterable[bytes]) -> Iterator[str]:
     """Decode a stream of byte chunks into lines, strictly as UTF-8.
 
-    Streaming keeps memory flat however long a log is; strict decoding makes
+    Streaming keeps memory flat however long a log is (a line over
+    :data:`MAX_LINE` characters is dropped as it comes); strict decoding makes
     a corrupt log an error rather than a silent source of wrong times.
     """
     decoder = codecs.getincrementaldecoder("utf-8")()
     pending = ""
     offset = 0
+    dropping = False  # inside a line too long to be a record
     for chunk in chunks:
         buffered = len(decoder.getstate()[0])
         try:
@@ -38,12 +43,16 @@ def iter_lines(chunks: Iterable[bytes]) -> Iterator[str]:
             raise NotUtf8Error(f"display log is not UTF-8 (byte {offset - buffered + exc.start})") from None
         offset += len(chunk)
         *lines, pending = pending.split("\n")
+        if lines and dropping:
+            lines, dropping = lines[1:], False
         yield from lines
+        if len(pending) > MAX_LINE:
+            pending, dropping = "", True
     try:
         pending += decoder.decode(b"", final=True)
     except UnicodeDecodeError:
         raise NotUtf8Error(f"display log is not UTF-8 (truncated sequence at byte {offset})") from None
-    if pending:
+    if pending and not dropping:
         yield pending
 
 

@@ -1,8 +1,9 @@
-"""Atomic, verified writes into the data directory (contract §3).
+"""Atomic, verified writes into the data directory (docs/contract.md §3).
 
-A file is written under a temporary name in its final folder and renamed only
-once its size and MD5 match, so the final path never holds a partial or
-corrupt file, whatever kills the worker.
+A file is written under a temporary name in its final folder and renamed only once its size and MD5
+match, so the final path never holds a partial or corrupt file, whatever kills the worker. The
+temporary name is short whatever the final one (``.~{16 hex digits of the name's hash}.{random}.part``),
+so a name at the file system's limit still has room for it.
 """
 
 from __future__ import annotations
@@ -14,13 +15,11 @@ import uuid
 from collections.abc import Iterable
 from pathlib import Path
 
-_CHUNK = 1 << 16
+from event_ingest.errors import VerificationError
+
+_CHUNK = 1 << 20
 #: A temporary file older than this was left by a killed worker.
 STALE_PART_S = 3600
-
-
-class VerificationError(ValueError):
-    """The bytes are not what the report and the listing say they are."""
 
 
 def md5_of(path: Path) -> str:
@@ -36,31 +35,35 @@ def is_verified(path: Path, size: int, md5: str | None) -> bool:
     try:
         if path.stat().st_size != size:
             return False
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return False
     return md5 is None or md5_of(path) == md5
+
+
+def _part_stem(name: str) -> str:
+    """The start of every temporary name of final name ``name``."""
+    return f".~{hashlib.sha256(name.encode('utf-8', 'surrogatepass')).hexdigest()[:16]}."
 
 
 def prepare_folder(folder: Path, names: Iterable[str]) -> None:
     """Create ``folder`` and delete the stale temporary files of ``names`` in it, in one scan.
 
-    Temporary files are ``.{name}.{random}.part``; one older than
-    :data:`STALE_PART_S` was left by a killed worker. :func:`write_if_needed`
-    does this for each file unless told the folder is ``prepared`` already.
+    A temporary file older than :data:`STALE_PART_S` was left by a killed worker.
+    :func:`write_if_needed` does this for each file unless told the folder is ``prepared`` already.
+
+    :raises OSError: the folder cannot be made (e.g. a file of the same name is in the way).
     """
     try:
         folder.mkdir(parents=True)
         return  # new: nothing to sweep
     except FileExistsError:
-        pass
-    wanted = set(names)
+        if not folder.is_dir():
+            raise
+    stems = tuple(_part_stem(name) for name in names)
     cutoff = time.time() - STALE_PART_S
     with os.scandir(folder) as entries:
         for entry in entries:
-            name = entry.name
-            if not (name.startswith(".") and name.endswith(".part")) or not _names_a_part_of(
-                name[1:-5], wanted
-            ):
+            if not (entry.name.startswith(stems) and entry.name.endswith(".part")):
                 continue
             try:
                 if entry.stat().st_mtime < cutoff:
@@ -69,43 +72,27 @@ def prepare_folder(folder: Path, names: Iterable[str]) -> None:
                 continue
 
 
-def _names_a_part_of(middle: str, names: set[str]) -> bool:
-    """Whether ``middle`` is ``{name}.{anything}`` for one of ``names``."""
-    dot = middle.find(".")
-    while dot != -1:
-        if middle[:dot] in names:
-            return True
-        dot = middle.find(".", dot + 1)
-    return False
-
-
 def write_if_needed(
     final: Path, chunks: Iterable[bytes], *, size: int, md5: str | None, prepared: bool = False
 ) -> bool:
     """Write ``final`` atomically unless it already holds the expected file; return whether it wrote.
 
-    ``chunks`` is not read when the file is already there, so a lazy download
-    is never started.
-    """
-    if is_verified(final, size, md5):
-        if not prepared:
-            prepare_folder(final.parent, [final.name])
-        return False
-    write_atomically(final, chunks, size=size, md5=md5, prepared=prepared)
-    return True
-
-
-def write_atomically(
-    final: Path, chunks: Iterable[bytes], *, size: int, md5: str | None, prepared: bool = False
-) -> None:
-    """Write ``chunks`` to ``final`` if they are ``size`` bytes with MD5 ``md5``.
-
-    :param prepared: :func:`prepare_folder` has made the folder and swept it already.
-    :raises VerificationError: the bytes differ; nothing is left behind.
+    ``chunks`` is not read when the file is already there, so a lazy download is never started.
     """
     if not prepared:
         prepare_folder(final.parent, [final.name])
-    part = final.with_name(f".{final.name}.{uuid.uuid4().hex[:12]}.part")
+    if is_verified(final, size, md5):
+        return False
+    write_atomically(final, chunks, size=size, md5=md5)
+    return True
+
+
+def write_atomically(final: Path, chunks: Iterable[bytes], *, size: int, md5: str | None) -> None:
+    """Write ``chunks`` to ``final`` (whose folder exists) if they are ``size`` bytes with MD5 ``md5``.
+
+    :raises VerificationError: the bytes differ; nothing is left behind.
+    """
+    part = final.with_name(f"{_part_stem(final.name)}{uuid.uuid4().hex[:12]}.part")
     digest = hashlib.md5(usedforsecurity=False)
     written = 0
     replaced = False
@@ -115,6 +102,8 @@ def write_atomically(
                 handle.write(chunk)
                 digest.update(chunk)
                 written += len(chunk)
+                if written > size:
+                    raise VerificationError(f"size mismatch: expected {size} bytes, got more")
         if written != size:
             raise VerificationError(f"size mismatch: expected {size} bytes, downloaded {written}")
         if md5 is not None and digest.hexdigest() != md5:

@@ -1,30 +1,41 @@
-"""The bucket layout of contract §1 and its mirror on local disk (§3).
+"""The bucket layout (docs/contract.md §1) and its mirror on local disk (§3).
 
-Every key the pipeline builds and every local path it writes comes from here,
-so the checks that keep bad input inside the data directory live in one place.
+Every key the pipeline builds and every local path it writes comes from here, so the checks that keep
+bad input inside the data directory live in one place.
+
+Local names follow the keys, except where the file system cannot: a file or folder name longer than
+:data:`NAME_MAX` bytes is stored as its first bytes, ``~`` and 16 hex digits of its SHA-256 (see
+:func:`local_name`); ``local_path`` in the database records where each file went.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import os
 import re
 import stat
 from collections.abc import Sequence
 from pathlib import Path
 
+from event_ingest.errors import UnsafePathError
+from event_ingest.model import AUDIO_TAG, DISPLAY_LOG
+from event_ingest.safe_text import check_storable, excerpt
+
 REPORT_SUFFIX = "_logged_Upload_Report.json"
 AUDIO_TAGS_DIR = "AudioTags/"
 DISPLAY_LOGS_DIR = "AV_logs/DisplayLogs/"
 
-#: Column widths of the event database; longer values are rejected, not cut.
-MAX_SESSION_ID = 128
-MAX_KEY = 640
+#: Longest session id the tables hold. A report's key holds its session id twice, so within S3's
+#: 1,024 bytes a session with a report has at most 493 bytes of id: this limit is never the data's.
+MAX_SESSION_ID = 512
+#: Longest key the tables hold: S3's own limit.
+MAX_KEY = 1024
+#: Longest file name most Linux file systems take, in bytes.
+NAME_MAX = 255
+#: A name longer than NAME_MAX keeps this many bytes before its hash.
+_KEPT_BYTES = 200
 _DIGITS = re.compile(r"[0-9]+")
-
-
-class UnsafePathError(ValueError):
-    """A path from a report that would leave its session folder."""
 
 
 def normalize_prefix(prefix: str | None) -> str:
@@ -38,12 +49,15 @@ def day_prefix(prefix: str, day: dt.date) -> str:
     return f"{normalize_prefix(prefix)}{day:%Y/%m/%d}/"
 
 
+def session_prefix(prefix: str, day: dt.date, session_id: str) -> str:
+    return f"{day_prefix(prefix, day)}{session_id}/"
+
+
 def split_session_key(prefix: str, key: str) -> tuple[dt.date, str, str] | None:
     """Return (day, session id, path inside the session folder) of a key.
 
-    Keys outside the ``{prefix}YYYY/MM/DD/{session_id}/...`` shape (stray
-    files, other prefixes, impossible dates) give ``None``: they are not
-    sessions.
+    Keys outside the ``{prefix}YYYY/MM/DD/{session_id}/...`` shape (stray files, other prefixes,
+    impossible dates) give ``None``: they are not sessions.
     """
     prefix = normalize_prefix(prefix)
     if not key.startswith(prefix):
@@ -52,9 +66,9 @@ def split_session_key(prefix: str, key: str) -> tuple[dt.date, str, str] | None:
     if len(parts) < 5 or not parts[3] or not parts[4]:
         return None
     year, month, day, session_id, relpath = parts
-    if not (_DIGITS.fullmatch(year) and _DIGITS.fullmatch(month) and _DIGITS.fullmatch(day)):
-        return None
     if not (len(year) == 4 and len(month) == 2 and len(day) == 2):
+        return None
+    if not (_DIGITS.fullmatch(year) and _DIGITS.fullmatch(month) and _DIGITS.fullmatch(day)):
         return None
     try:
         date = dt.date(int(year), int(month), int(day))
@@ -63,44 +77,63 @@ def split_session_key(prefix: str, key: str) -> tuple[dt.date, str, str] | None:
     return date, session_id, relpath
 
 
-def session_prefix(prefix: str, day: dt.date, session_id: str) -> str:
-    return f"{day_prefix(prefix, day)}{session_id}/"
+def report_name(session_id: str) -> str:
+    return f"{session_id}{REPORT_SUFFIX}"
 
 
 def is_report(session_id: str, relpath: str) -> bool:
-    return relpath == f"{session_id}{REPORT_SUFFIX}"
+    return relpath == report_name(session_id)
 
 
-def check_session_id(session_id: str) -> None:
-    """Refuse ids that cannot name a folder or a database key safely."""
-    if session_id in ("", ".", "..") or "/" in session_id or "\\" in session_id or "\x00" in session_id:
+def file_type(relpath: str) -> str | None:
+    """What the listing takes a file for: an audio tag, a display log, or neither (raw data)."""
+    if relpath.startswith(DISPLAY_LOGS_DIR):
+        return DISPLAY_LOG if relpath.endswith(".log") else None
+    if relpath.startswith(AUDIO_TAGS_DIR) or relpath.lower().endswith(".wav"):
+        return AUDIO_TAG
+    return None
+
+
+def check_session_id(session_id: str) -> str:
+    """Refuse folder names that cannot name a session row or a local folder.
+
+    :raises UnsafePathError: ``.`` or ``..``, or longer than :data:`MAX_SESSION_ID`.
+    :raises UnstorableTextError: it holds U+0000.
+    """
+    if session_id in (".", ".."):
         raise UnsafePathError(f"session id {session_id!r} cannot name a folder")
     if len(session_id) > MAX_SESSION_ID:
-        raise UnsafePathError(f"session id is longer than {MAX_SESSION_ID} characters")
+        raise UnsafePathError(f"session id is longer than {MAX_SESSION_ID} characters ({len(session_id)})")
+    return check_storable(session_id, "session id")
 
 
 def safe_relpath(relpath: object) -> str:
     """Return a report's file path if it stays inside its session folder.
 
-    Refuses absolute paths, ``.``/``..``/empty segments and backslashes rather
-    than normalising them: a report that names such a path is wrong, and
-    guessing what it meant could read or write the wrong file.
+    Refuses absolute paths and ``.``/``..``/empty segments rather than normalising them: a report
+    that names such a path is wrong, and guessing what it meant could read or write the wrong file.
+
+    :raises UnsafePathError: not a string, empty, or leaving the folder.
+    :raises UnstorableTextError: it holds U+0000 or a lone surrogate.
     """
     if not isinstance(relpath, str) or not relpath:
-        raise UnsafePathError(f"path {relpath!r} is not a non-empty string")
-    if (
-        relpath.startswith("/")
-        or "\\" in relpath
-        or "\x00" in relpath
-        or any(part in ("", ".", "..") for part in relpath.split("/"))
-    ):
-        raise UnsafePathError(f"path {relpath[:200]!r} leaves the session folder")
-    return relpath
+        raise UnsafePathError(f"path {excerpt(repr(relpath), 80)} is not a non-empty string")
+    if relpath.startswith("/") or any(part in ("", ".", "..") for part in relpath.split("/")):
+        raise UnsafePathError(f"path {excerpt(relpath)!r} leaves the session folder")
+    return check_storable(relpath, "path")
+
+
+def local_name(name: str) -> str:
+    """The local file or folder name for ``name``: itself, or shortened and hashed when too long."""
+    encoded = name.encode("utf-8")
+    if len(encoded) <= NAME_MAX:
+        return name
+    kept = encoded[:_KEPT_BYTES].decode("utf-8", errors="ignore")
+    return f"{kept}~{hashlib.sha256(encoded).hexdigest()[:16]}"
 
 
 def local_session_dir(data_dir: str | Path, day: dt.date, session_id: str) -> Path:
-    check_session_id(session_id)
-    return Path(data_dir) / f"{day:%Y}" / f"{day:%m}" / f"{day:%d}" / session_id
+    return Path(data_dir) / f"{day:%Y}" / f"{day:%m}" / f"{day:%d}" / local_name(check_session_id(session_id))
 
 
 def local_path(data_dir: str | Path, day: dt.date, session_id: str, relpath: str) -> Path:
@@ -111,9 +144,11 @@ def local_path(data_dir: str | Path, day: dt.date, session_id: str, relpath: str
 def local_paths(data_dir: str | Path, day: dt.date, session_id: str, relpaths: Sequence[str]) -> list[Path]:
     """:func:`local_path` for several files of one session.
 
-    The same proof (the path with every symlink resolved lies inside ``data_dir``
-    resolved), but the data directory and the session folder are resolved once,
-    not once per file: ``Path.resolve`` costs an ``lstat`` per path segment.
+    The same proof (the path with every symlink resolved lies inside ``data_dir`` resolved), but the
+    data directory and the session folder are resolved once, not once per file: ``Path.resolve``
+    costs an ``lstat`` per path segment.
+
+    :raises UnsafePathError: a path leaves the folder, or a symlink takes it out of ``data_dir``.
     """
     base = local_session_dir(data_dir, day, session_id)
     root = os.path.realpath(data_dir)
@@ -121,10 +156,10 @@ def local_paths(data_dir: str | Path, day: dt.date, session_id: str, relpaths: S
     base_real = os.path.realpath(base)
     paths = []
     for relpath in relpaths:
-        parts = safe_relpath(relpath).split("/")
+        parts = [local_name(part) for part in safe_relpath(relpath).split("/")]
         real = _resolve_below(base_real, parts)
         if not (real == root or real.startswith(inside)):
-            raise UnsafePathError(f"path {relpath!r} resolves outside the data directory")
+            raise UnsafePathError(f"path {excerpt(relpath)!r} resolves outside the data directory")
         paths.append(base.joinpath(*parts))
     return paths
 

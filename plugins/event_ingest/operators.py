@@ -1,13 +1,13 @@
-"""Custom operators of the ``event_ingest`` DAG, one per step.
+"""Custom operators of the ingest DAGs, one per step.
 
-Each builds its ``AwsHelper`` and ``EventDb`` inside ``execute`` from
-connection ids (never credentials), runs one function of
-:mod:`event_ingest.steps` and returns a small XCom: a batch's keys and
-metadata, or counts. The mapped ones run once per batch of sessions.
+Each builds what its step needs inside ``execute`` from connection ids (never credentials), runs one
+method of :class:`~event_ingest.runner.BatchRunner` and returns a small XCom: a batch in its
+compressed form, or counts. The batch steps run once per batch, in a mapped task group
+(:mod:`event_ingest.dag_shape`), so one batch's failure never holds another back.
 
-Log records carry structured fields (``dag_run_id``, ``batch``, counts,
-``session_id``/``object_key``/``reason`` of rejects) so that JSON task logs,
-e.g. in Elasticsearch, can be searched by them.
+Log records carry structured fields (``dag_run_id``, ``batch``, counts, and ``session_id``,
+``object_key``, ``reason`` of each reject) so that JSON task logs, e.g. in Elasticsearch, can be
+searched by them. Every value from the bucket is logged :func:`~event_ingest.safe_text.excerpt`-ed.
 """
 
 from __future__ import annotations
@@ -21,26 +21,28 @@ from typing import Any
 
 import structlog
 from airflow.sdk import BaseOperator
-from airflow.sdk.exceptions import AirflowFailException
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-from event_ingest import settings, steps
-from event_ingest.aws_helper import AwsHelper, S3AccessError
-from event_ingest.event_db import EventDb, event_db_for
+from event_ingest import settings
+from event_ingest.assets import EVENTS_ASSET
+from event_ingest.errors import ConfError, S3AccessError
 from event_ingest.model import Batch
-from event_ingest.run_range import ConfError, days_to_ingest
+from event_ingest.run_range import days_to_ingest, file_types_of
+from event_ingest.runner import STEP_NEEDS, BatchRunner, BatchSummary, Place
+from event_ingest.safe_text import excerpt
 
-
-def _fail(message: str) -> Exception:
-    """An error no retry can fix: the task fails at once."""
-    return AirflowFailException(message)
+#: The XCom key under which discovery says how many batches a run has, and its days.
+PLAN_KEY = "plan"
+BATCH_GROUP = "ingest_batch"
+LOAD_TASK = "load_to_db"
 
 
 @contextmanager
 def log_fields(context: Any, batch: int | None = None) -> Iterator[None]:
     """Bind the fields a log search needs to every record written inside.
 
-    Airflow's task logging merges structlog context variables into each
-    record, from this package's loggers and the hooks' alike.
+    Airflow's task logging merges structlog context variables into each record, from this
+    package's loggers and the hooks' alike.
     """
     with structlog.contextvars.bound_contextvars(
         dag_id=context["dag_run"].dag_id, dag_run_id=context["dag_run"].run_id, batch=batch
@@ -51,14 +53,12 @@ def log_fields(context: Any, batch: int | None = None) -> Iterator[None]:
 class EventIngestBaseOperator(BaseOperator):
     """What every step shares: where the data is and how to reach it.
 
-    :param bucket: source bucket (templated; the DAG passes Variable
-        ``event_ingest_bucket``).
+    :param bucket: source bucket (templated; the DAGs pass Variable ``event_ingest_bucket``).
     :param prefix: key prefix before the day partitions (templated).
-    :param data_dir: where files go (templated); empty means
-        ``$AIRFLOW_HOME/event_ingest_data``.
+    :param data_dir: where files go (templated); empty means ``$AIRFLOW_HOME/event_ingest_data``.
     :param aws_conn_id: connection of type ``aws`` for the bucket.
-    :param db_conn_id: connection of the event database (``mysql`` or
-        ``sqlite``); without one, SQLite in the data directory.
+    :param db_conn_id: connection of the event database (``mysql``, ``postgres`` or ``sqlite``);
+        without one, SQLite in the data directory.
     :param s3_concurrency: concurrent S3 requests within the task.
     """
 
@@ -84,80 +84,53 @@ class EventIngestBaseOperator(BaseOperator):
         self.db_conn_id = db_conn_id
         self.s3_concurrency = s3_concurrency
 
-    def _aws(self) -> AwsHelper:
+    def place(self, context: Any) -> Place:
+        """The run's :class:`~event_ingest.runner.Place`, from this task's fields and the run's params."""
         if not self.bucket:
-            raise _fail(f"no bucket: set Airflow Variable {settings.BUCKET_VARIABLE!r}")
-        return AwsHelper(
-            aws_conn_id=self.aws_conn_id,
+            raise AirflowFailException(f"no bucket: set Airflow Variable {settings.BUCKET_VARIABLE!r}")
+        data_dir = Path(
+            self.data_dir or Path(os.environ.get("AIRFLOW_HOME", "~/airflow")) / "event_ingest_data"
+        )
+        try:
+            file_types = file_types_of(context["params"].get("download_types"))
+        except ConfError as exc:
+            raise AirflowFailException(f"bad conf: {exc}") from None
+        return Place(
             bucket=self.bucket,
             prefix=self.prefix,
+            data_dir=data_dir.expanduser(),
+            aws_conn_id=self.aws_conn_id,
+            db_conn_id=self.db_conn_id,
             concurrency=self.s3_concurrency,
+            file_types=file_types,
+            dag_run_id=context["dag_run"].run_id,
         )
 
-    def _data_dir(self) -> Path:
-        if self.data_dir:
-            return Path(self.data_dir)
-        return Path(os.environ.get("AIRFLOW_HOME", "~/airflow")).expanduser() / "event_ingest_data"
 
-    @contextmanager
-    def _db(self) -> Iterator[EventDb]:
-        db = event_db_for(self.db_conn_id, self._data_dir())
-        db.connect()
-        try:
-            yield db
-        finally:
-            db.close()
+class _DiscoverOperator(EventIngestBaseOperator):
+    """Find a run's sessions and cut them into batches, after recording the run's start.
 
+    Returns one XCom entry per batch, which the mapped task group expands over, and pushes the
+    run's plan (days, number of batches) under :data:`PLAN_KEY` for ``summarize_run``.
 
-class DiscoverSessionsOperator(EventIngestBaseOperator):
-    """List the sessions of the run's days and cut them into batches.
-
-    The days come from the run's data interval (plus the look-back) or from
-    the conf's ``start_date``/``end_date``; a bad conf fails here, before
-    anything is read or written. Returns one XCom entry per batch, which the
-    mapped steps expand over.
-
-    :param max_range_days: longest range a run accepts.
-    :param max_batches: most batches one run makes (Airflow's ``max_map_length``);
-        a bigger run gets bigger batches.
+    :param max_batches: most batches one run makes (Airflow's ``max_map_length``); a bigger run
+        gets bigger batches.
     """
 
-    def __init__(
-        self, *, max_range_days: int = settings.MAX_RANGE_DAYS, max_batches: int = 1024, **kwargs: Any
-    ) -> None:
+    def __init__(self, *, max_batches: int = 1024, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.max_range_days = max_range_days
         self.max_batches = max_batches
+
+    def find(self, runner: BatchRunner, context: Any, batch_size: int) -> tuple[list[str], list[Batch]]:
+        """The run's days and its batches."""
+        raise NotImplementedError
 
     def execute(self, context: Any) -> list[dict[str, Any]]:
         dag_run = context["dag_run"]
-        interval_start = context.get("data_interval_start")
-        # Manual runs may have no data interval: they then cover the last whole day.
-        interval_day = (interval_start or dag_run.run_after - dt.timedelta(days=1)).date()
-        with log_fields(context):
-            try:
-                days = days_to_ingest(
-                    conf=dag_run.conf or {},
-                    params=context["params"],
-                    interval_day=interval_day,
-                    # The Task SDK's DagRunType is a str enum: compare its value, not str().
-                    is_backfill=getattr(dag_run.run_type, "value", dag_run.run_type) == "backfill",
-                    max_range_days=self.max_range_days,
-                )
-            except ConfError as exc:
-                raise _fail(f"bad conf: {exc}") from None
-            self.log.info(
-                "Ingesting %s day(s): %s..%s",
-                len(days),
-                days[0],
-                days[-1],
-                first_day=str(days[0]),
-                last_day=str(days[-1]),
-            )
-            try:
-                batches = steps.discover(self._aws(), days, context["params"]["batch_size"], self.max_batches)
-            except S3AccessError as exc:
-                raise _fail(str(exc)) from None
+        place = self.place(context)
+        batch_size = context["params"]["batch_size"]
+        with log_fields(context), place.runner(**STEP_NEEDS["discover"]) as runner:
+            days, batches = self.find(runner, context, batch_size)
             sessions = sum(b.discovered for b in batches)
             self.log.info(
                 "Discovered %s session(s) in %s batch(es)",
@@ -166,34 +139,120 @@ class DiscoverSessionsOperator(EventIngestBaseOperator):
                 discovered=sessions,
                 batches=len(batches),
             )
-        return [batch.to_dict() for batch in batches]
+        # The ledger row only once the conf is known good: a refused conf writes nothing.
+        with place.open_db() as db:
+            db.start_run(
+                dag_run_id=dag_run.run_id,
+                dag_id=dag_run.dag_id,
+                run_type=str(getattr(dag_run.run_type, "value", dag_run.run_type)),
+                first_day=days[0] if days else None,
+                last_day=days[-1] if days else None,
+            )
+        context["ti"].xcom_push(key=PLAN_KEY, value={"days": days, "batches": len(batches)})
+        return [batch.to_xcom() for batch in batches]
+
+
+class DiscoverSessionsOperator(_DiscoverOperator):
+    """List the sessions of the run's days.
+
+    The days come from the run's data interval (plus the look-back) or from the conf's
+    ``start_date``/``end_date``; a bad conf fails here, before anything is read or written.
+
+    :param max_range_days: longest range a run accepts.
+    """
+
+    def __init__(self, *, max_range_days: int = settings.MAX_RANGE_DAYS, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.max_range_days = max_range_days
+
+    def find(self, runner: BatchRunner, context: Any, batch_size: int) -> tuple[list[str], list[Batch]]:
+        dag_run = context["dag_run"]
+        interval_start = context.get("data_interval_start")
+        # Manual runs may have no data interval: they then cover the last whole day.
+        interval_day = (interval_start or dag_run.run_after - dt.timedelta(days=1)).date()
+        try:
+            days = days_to_ingest(
+                conf=dag_run.conf or {},
+                params=context["params"],
+                interval_day=interval_day,
+                # The Task SDK's DagRunType is a str enum: compare its value, not str().
+                is_backfill=getattr(dag_run.run_type, "value", dag_run.run_type) == "backfill",
+                max_range_days=self.max_range_days,
+            )
+        except ConfError as exc:
+            raise AirflowFailException(f"bad conf: {exc}") from None
+        self.log.info(
+            "Ingesting %s day(s): %s..%s",
+            len(days),
+            days[0],
+            days[-1],
+            first_day=str(days[0]),
+            last_day=str(days[-1]),
+        )
+        try:
+            batches = runner.discover(days, batch_size=batch_size, max_batches=self.max_batches)
+        except S3AccessError as exc:
+            raise AirflowFailException(str(exc)) from None
+        return [day.isoformat() for day in days], batches
+
+
+class DiscoverUploadedSessionsOperator(_DiscoverOperator):
+    """Take the sessions whose reports the run's triggering asset events announce.
+
+    :param report_keys: the report keys (templated: the DAG passes a template that reads them from
+        ``triggering_asset_events``, see :mod:`event_ingest.notifications`).
+    """
+
+    template_fields: Sequence[str] = (*EventIngestBaseOperator.template_fields, "report_keys")
+
+    def __init__(self, *, report_keys: Any, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.report_keys = report_keys
+
+    def find(self, runner: BatchRunner, context: Any, batch_size: int) -> tuple[list[str], list[Batch]]:
+        keys = list(self.report_keys or [])
+        try:
+            batches = runner.discover_keys(keys, batch_size=batch_size, max_batches=self.max_batches)
+        except S3AccessError as exc:
+            raise AirflowFailException(str(exc)) from None
+        days = sorted({listing.day for batch in batches for listing in batch.listings})
+        self.log.info(
+            "%s notified key(s), %s session report(s) among them",
+            len(keys),
+            sum(b.discovered for b in batches),
+        )
+        return days, batches
 
 
 class _BatchOperator(EventIngestBaseOperator):
     """A step mapped over batches: takes one batch, returns it for the next step.
 
-    :param batch: one batch, as the previous step returned it.
+    :param batch: one batch, in the XCom form the previous step returned it.
     """
 
-    def __init__(self, *, batch: dict[str, Any], **kwargs: Any) -> None:
+    template_fields: Sequence[str] = (*EventIngestBaseOperator.template_fields, "batch")
+    step: str
+
+    def __init__(self, *, batch: Any, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.batch = batch
 
     def execute(self, context: Any) -> dict[str, Any]:
-        batch = Batch.from_dict(self.batch)
-        with log_fields(context, batch.index):
-            return self.run_step(context, batch)
+        batch = Batch.from_xcom(self.batch)
+        with log_fields(context, batch.index), self.place(context).runner(**STEP_NEEDS[self.step]) as runner:
+            return self.run_step(runner, batch)
 
-    def run_step(self, context: Any, batch: Batch) -> dict[str, Any]:
+    def run_step(self, runner: BatchRunner, batch: Batch) -> dict[str, Any]:
         raise NotImplementedError
 
 
 class FilterExistingOperator(_BatchOperator):
     """Drop the batch's sessions that the event database holds already, unchanged."""
 
-    def run_step(self, context: Any, batch: Batch) -> dict[str, Any]:
-        with self._db() as db:
-            batch = steps.filter_existing(db, batch)
+    step = "filter_existing"
+
+    def run_step(self, runner: BatchRunner, batch: Batch) -> dict[str, Any]:
+        batch = runner.filter_existing(batch)
         self.log.info(
             "%s new or changed session(s), %s skipped",
             len(batch.listings),
@@ -201,60 +260,67 @@ class FilterExistingOperator(_BatchOperator):
             new_sessions=len(batch.listings),
             skipped=batch.skipped,
         )
-        return batch.to_dict()
+        return batch.to_xcom()
 
 
 class FetchMetadataOperator(_BatchOperator):
     """Read each session's upload report; keep only the events the database lacks."""
 
-    def run_step(self, context: Any, batch: Batch) -> dict[str, Any]:
-        with self._db() as db:
-            batch = steps.fetch_metadata(self._aws(), db, batch, self._data_dir())
+    step = "fetch_metadata"
+
+    def run_step(self, runner: BatchRunner, batch: Batch) -> dict[str, Any]:
+        batch = runner.fetch_metadata(batch)
         events = sum(len(s.events) for s in batch.sessions)
         self.log.info(
             "%s session(s) with %s new event(s), %s deferred, %s reject(s)",
             len(batch.sessions),
             events,
-            batch.deferred,
+            len(batch.deferrals),
             len(batch.rejects),
             sessions=len(batch.sessions),
             new_events=events,
-            deferred=batch.deferred,
+            deferred=len(batch.deferrals),
             rejected=len(batch.rejects),
         )
-        return batch.to_dict()
+        return batch.to_xcom()
 
 
-class DownloadAudioOperator(_BatchOperator):
-    """Download the batch's new audio tags into the data directory, verified."""
+class DownloadFilesOperator(_BatchOperator):
+    """Download the batch's new audio tags (and the other files asked for), verified."""
 
-    def run_step(self, context: Any, batch: Batch) -> dict[str, Any]:
-        batch = steps.download_audio(self._aws(), batch, self._data_dir())
+    step = "download"
+
+    def run_step(self, runner: BatchRunner, batch: Batch) -> dict[str, Any]:
+        batch = runner.download(batch)
         events = sum(len(s.events) for s in batch.sessions)
+        files = sum(len(s.files) for s in batch.sessions)
         self.log.info(
-            "%s audio tag(s) in place, %s reject(s) so far",
+            "%s audio tag(s) and %s other file(s) in place, %s reject(s) so far",
             events,
+            files,
             len(batch.rejects),
             events=events,
+            files=files,
             rejected=len(batch.rejects),
         )
-        return batch.to_dict()
+        return batch.to_xcom()
 
 
 class LoadToDbOperator(_BatchOperator):
-    """Write the batch's sessions with their events (a transaction each) and its rejects."""
+    """Write the batch's sessions with their events, rejects and deferrals in one transaction."""
 
-    def run_step(self, context: Any, batch: Batch) -> dict[str, int]:
-        with self._db() as db:
-            summary = steps.load(db, batch, context["dag_run"].run_id)
+    step = "load"
+
+    def run_step(self, runner: BatchRunner, batch: Batch) -> dict[str, Any]:
+        summary = runner.load(batch)
         for reject in batch.rejects:
             self.log.warning(
                 "Rejected %s (session %s): %s",
-                reject.object_key,
-                reject.session_id,
+                excerpt(reject.object_key),
+                excerpt(reject.session_id or ""),
                 reject.reason,
-                object_key=reject.object_key,
-                session_id=reject.session_id,
+                object_key=excerpt(reject.object_key, 1024),
+                session_id=excerpt(reject.session_id or "", 1024),
                 reason=reject.reason,
             )
         self.log.info(
@@ -266,25 +332,82 @@ class LoadToDbOperator(_BatchOperator):
         return vars(summary)
 
 
-class SummarizeRunOperator(BaseOperator):
-    """Add up the batches' counts into the run's summary (an empty run gives zeros).
+class SummarizeRunOperator(EventIngestBaseOperator):
+    """Add up the batches that finished, record the run in ``ingest_runs``, and fail it if a batch failed.
 
-    :param results: the ``load_to_db`` XComs, one per batch.
+    Runs whatever happened upstream (trigger rule ``all_done``). A batch without a ``load_to_db``
+    result failed for good; the others' counts are summed and recorded, then the task fails so
+    that the run shows as failed (its ledger row says so), while every other batch stays loaded.
+    Returns the run's counts.
+
+    :param discover_task_id: the task that pushed the run's plan.
     """
 
-    template_fields: Sequence[str] = ("results",)
-
-    def __init__(self, *, results: Any, **kwargs: Any) -> None:
+    def __init__(self, *, discover_task_id: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.results = results
+        self.discover_task_id = discover_task_id
 
     def execute(self, context: Any) -> dict[str, int]:
-        results = self.results or []
-        total = steps.BatchSummary.total(results[n] for n in range(len(results)))
+        ti = context["ti"]
+        plan = ti.xcom_pull(task_ids=self.discover_task_id, key=PLAN_KEY)
         with log_fields(context):
+            if plan is None:
+                raise AirflowFailException("the run did not start: discovering its sessions failed")
+            count = int(plan["batches"])
+            results = (
+                ti.xcom_pull(task_ids=f"{BATCH_GROUP}.{LOAD_TASK}", map_indexes=list(range(count)))
+                if count
+                else []
+            )
+            if isinstance(results, dict):
+                results = [results]
+            done = [r for r in results or [] if r]
+            failed = count - len(done)
+            total = vars(BatchSummary.total(done))
+            with self.place(context).open_db() as db:
+                db.finish_run(
+                    dag_run_id=context["dag_run"].run_id,
+                    state="failed" if failed else "success",
+                    counts=total,
+                    failed_batches=failed,
+                )
             self.log.info(
                 "Run summary: %s",
-                " ".join(f"{name}={value}" for name, value in vars(total).items()),
-                **vars(total),
+                " ".join(f"{k}={v}" for k, v in total.items()),
+                failed_batches=failed,
+                **total,
             )
-        return vars(total)
+            if failed:
+                raise AirflowFailException(f"{failed} of {count} batch(es) failed; the others are loaded")
+        return total
+
+
+class EmitAssetEventOperator(BaseOperator):
+    """Announce on the ``event_ingest_events`` asset what a run loaded; skip when it loaded nothing.
+
+    The asset event's extra holds the run's days and counts, for downstream DAGs scheduled on it.
+
+    :param discover_task_id: the task that pushed the run's plan.
+    :param summary_task_id: the task that returned the run's counts.
+    """
+
+    def __init__(self, *, discover_task_id: str, summary_task_id: str, **kwargs: Any) -> None:
+        super().__init__(outlets=[EVENTS_ASSET], **kwargs)
+        self.discover_task_id = discover_task_id
+        self.summary_task_id = summary_task_id
+
+    def execute(self, context: Any) -> None:
+        ti = context["ti"]
+        total = ti.xcom_pull(task_ids=self.summary_task_id)
+        plan = ti.xcom_pull(task_ids=self.discover_task_id, key=PLAN_KEY) or {}
+        if not total or not (total.get("loaded_sessions") or total.get("loaded_events")):
+            raise AirflowSkipException("nothing was loaded: no asset event")
+        days = plan.get("days") or []
+        context["outlet_events"][EVENTS_ASSET].extra = {
+            "dag_id": context["dag_run"].dag_id,
+            "dag_run_id": context["dag_run"].run_id,
+            "first_day": days[0] if days else None,
+            "last_day": days[-1] if days else None,
+            "days": days,
+            **total,
+        }

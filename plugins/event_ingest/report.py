@@ -1,12 +1,13 @@
 """Read an upload report (``*_logged_Upload_Report.json``) into a session.
 
-Pure functions: bytes in, a :class:`ParsedReport` or a :class:`ReportError`
-out, so every rule of contract §1 about reports is tested without S3.
+Pure functions: bytes and the folder's listing in, a :class:`ParsedReport` out, so every rule of
+docs/contract.md §1 about reports is tested without S3. Whatever the bytes hold, the outcome is a
+session, a :class:`~event_ingest.errors.ReportError` (the whole session is rejected) or
+:class:`~event_ingest.errors.NotReady` (deferred); a bad file entry rejects only that file.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import math
 import re
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from event_ingest import layout
+from event_ingest.errors import NotReady, ReportError, UnstorableTextError, is_infrastructure_fault, reason_of
 from event_ingest.model import (
     AUDIO_TAG,
     TIME_FROM_REPORT,
@@ -21,29 +23,45 @@ from event_ingest.model import (
     Event,
     Reject,
     Session,
+    SessionFile,
+    SessionListing,
 )
+from event_ingest.safe_text import check_storable, excerpt
 from event_ingest.timestamps import normalize
 
 #: Widths of the text columns; a longer value rejects the session.
 FIELD_LIMITS = {"vehicle_id": 128, "driver_id": 128, "software_version": 64}
-_MD5 = re.compile(r"^[0-9a-fA-F]{32}$")
+_MD5 = re.compile(r"[0-9a-fA-F]{32}")
 _MAX_BIGINT = 2**63
-
-
-class ReportError(ValueError):
-    """The report cannot describe a session; the message is the reject reason."""
-
-
-class NotReady(Exception):
-    """The upload is not complete yet; try again on a later run."""
 
 
 @dataclass
 class ParsedReport:
-    """A report's session, its audio tags as events, and what it got wrong."""
+    """A report's session (its audio tags as events, its other files to download) and what it got wrong."""
 
     session: Session
     rejects: list[Reject] = field(default_factory=list)
+
+
+def decode(raw: bytes) -> dict[str, Any]:
+    """Decode a report's bytes into its top-level object.
+
+    :raises ReportError: not UTF-8, not JSON (numbers beyond Python's limits and nesting beyond the
+        decoder's included), or not an object.
+    """
+    try:
+        report = json.loads(raw.decode("utf-8-sig"))
+    except UnicodeDecodeError as exc:
+        raise ReportError(f"report is not UTF-8: {exc.reason} at byte {exc.start}") from None
+    except json.JSONDecodeError as exc:
+        raise ReportError(f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except RecursionError:
+        raise ReportError("malformed JSON: nested deeper than the decoder allows") from None
+    except ValueError as exc:  # an integer longer than Python's digit limit
+        raise ReportError(f"malformed JSON: {excerpt(str(exc))}") from None
+    if not isinstance(report, dict):
+        raise ReportError("report is not a JSON object")
+    return report
 
 
 def _text(report: dict[str, Any], name: str, *, required: bool) -> str | None:
@@ -57,142 +75,152 @@ def _text(report: dict[str, Any], name: str, *, required: bool) -> str | None:
     limit = FIELD_LIMITS.get(name)
     if limit and len(value) > limit:
         raise ReportError(f"field {name!r} is longer than {limit} characters ({len(value)})")
+    try:
+        return check_storable(value, f"field {name!r}")
+    except UnstorableTextError as exc:
+        raise ReportError(str(exc)) from None
+
+
+def _time(value: Any, name: str) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            return normalize(value)
+        except ValueError:
+            pass
+    raise ReportError(f"{name} {excerpt(repr(value), 64)} is not an ISO-8601 timestamp")
+
+
+def _int(entry: dict[str, Any], name: str, upper: int) -> int | None:
+    value = entry.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < upper:
+        raise ReportError(f"{name} {excerpt(repr(value), 64)} is not an integer from 0 to {upper - 1}")
     return value
 
 
-def _time(report: dict[str, Any], name: str, *, required: bool) -> str | None:
-    value = _text(report, name, required=required)
-    if value is None:
-        return None
-    try:
-        return normalize(value)
-    except ValueError:
-        raise ReportError(f"field {name!r} is not an ISO-8601 timestamp: {value[:64]!r}") from None
-
-
-def decode(raw: bytes) -> dict[str, Any]:
-    """Decode a report's bytes into its top-level object."""
-    try:
-        report = json.loads(raw.decode("utf-8-sig"))
-    except UnicodeDecodeError as exc:
-        raise ReportError(f"report is not UTF-8: {exc.reason} at byte {exc.start}") from None
-    except json.JSONDecodeError as exc:
-        raise ReportError(f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
-    if not isinstance(report, dict):
-        raise ReportError("report is not a JSON object")
-    return report
-
-
-def _event(
-    entry: dict[str, Any], *, session_id: str, prefix: str, objects: dict[str, int], etags: dict[str, str]
-) -> Event:
-    """Build the event of one ``audio_tag`` file entry; raise ReportError if it is bad."""
+def _file(entry: dict[str, Any], listing: SessionListing) -> tuple[str, str, int, str | None, str | None]:
+    """Check one file entry against the listing: (path, key, size, md5, etag)."""
     relpath = layout.safe_relpath(entry.get("path"))
-    key = prefix + relpath
-    if len(key) > layout.MAX_KEY:
-        raise ReportError(f"key is longer than {layout.MAX_KEY} characters")
-    if relpath not in objects:
+    key = listing.prefix + relpath
+    if len(key.encode("utf-8")) > layout.MAX_KEY:
+        raise ReportError(f"key is longer than {layout.MAX_KEY} bytes")
+    listed = listing.objects.get(relpath)
+    if listed is None:
         raise ReportError("listed in the report but absent from the bucket")
-    size = entry.get("size_bytes")
-    if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 0):
-        raise ReportError(f"size_bytes {size!r} is not a non-negative integer")
-    if size is not None and size != objects[relpath]:
-        raise ReportError(f"size mismatch: report says {size} bytes, bucket holds {objects[relpath]}")
+    listed_size, etag = listed
+    size = _int(entry, "size_bytes", _MAX_BIGINT)
+    if size is not None and size != listed_size:
+        raise ReportError(f"size mismatch: report says {size} bytes, bucket holds {listed_size}")
     md5 = entry.get("md5")
-    if md5 is not None and (not isinstance(md5, str) or not _MD5.match(md5)):
-        raise ReportError(f"md5 {str(md5)[:64]!r} is not 32 hex digits")
-    frame_id = entry.get("frame_id")
-    if frame_id is not None and (
-        not isinstance(frame_id, int) or isinstance(frame_id, bool) or not 0 <= frame_id < _MAX_BIGINT
-    ):
-        raise ReportError(f"frame_id {str(frame_id)[:64]!r} is not a non-negative 63-bit integer")
+    if md5 is not None and (not isinstance(md5, str) or not _MD5.fullmatch(md5)):
+        raise ReportError(f"md5 {excerpt(repr(md5), 64)} is not 32 hex digits")
+    return relpath, key, listed_size, md5.lower() if md5 else None, etag
+
+
+def _event(entry: dict[str, Any], listing: SessionListing) -> Event:
+    """Build the event of one ``audio_tag`` file entry; raise if it is bad."""
+    relpath, key, size, md5, etag = _file(entry, listing)
+    frame_id = _int(entry, "frame_id", _MAX_BIGINT)
     duration = entry.get("duration_s")
-    if duration is not None and (
-        not isinstance(duration, int | float) or isinstance(duration, bool) or not math.isfinite(duration)
-    ):
-        raise ReportError(f"duration_s {str(duration)[:64]!r} is not a finite number")
-    stamp = entry.get("timestamp")
-    event_time: str | None = None
-    if stamp is not None:
+    if duration is not None:
+        if not isinstance(duration, int | float) or isinstance(duration, bool):
+            raise ReportError(f"duration_s {excerpt(repr(duration), 64)} is not a number")
         try:
-            event_time = normalize(stamp) if isinstance(stamp, str) else None
-        except ValueError:
-            event_time = None
-        if event_time is None:
-            raise ReportError(f"timestamp {str(stamp)[:64]!r} is not an ISO-8601 timestamp")
+            duration = float(duration)
+        except OverflowError:
+            duration = math.inf
+        if not math.isfinite(duration):
+            raise ReportError("duration_s is not a finite number")
+    event_time = _time(entry.get("timestamp"), "timestamp")
     return Event(
-        event_id=Event.make_id(session_id, relpath),
-        session_id=session_id,
+        event_id=Event.make_id(listing.session_id, relpath),
+        session_id=listing.session_id,
         s3_key=key,
         relpath=relpath,
         frame_id=frame_id,
         event_time=event_time,
         time_source=TIME_FROM_REPORT if event_time else TIME_UNRESOLVED,
-        duration_s=float(duration) if duration is not None else None,
-        size_bytes=objects[relpath],
-        etag=etags.get(relpath),
-        md5=md5.lower() if md5 else None,
+        duration_s=duration,
+        size_bytes=size,
+        md5=md5,
+        etag=etag,
     )
 
 
-def parse_report(
-    raw: bytes,
-    *,
-    folder_session_id: str,
-    day: dt.date,
-    prefix: str,
-    report_key: str,
-    report_etag: str,
-    objects: dict[str, int],
-    etags: dict[str, str] | None = None,
-) -> ParsedReport:
+def _where(entry: Any, position: int, listing: SessionListing) -> str:
+    """The key a bad entry is rejected under: its key when it is one, else its place in the report."""
+    path = entry.get("path") if isinstance(entry, dict) else None
+    if isinstance(path, str):
+        key = listing.prefix + path
+        if len(key.encode("utf-8", "surrogatepass")) <= layout.MAX_KEY:
+            return key
+    return f"{listing.report_key}#files[{position}]"
+
+
+def parse_report(raw: bytes, listing: SessionListing, *, file_types: frozenset[str]) -> ParsedReport:
     """Turn a report into a session with one event per audio tag.
 
-    :param folder_session_id: the session folder's name; the report must agree.
-    :param prefix: the session folder's key prefix, ending with ``/``.
-    :param objects: sizes of the folder's listed audio tags and display logs.
-    :param etags: listed ETags of the audio tags, checked again when downloading.
+    :param listing: the session folder as listed: its name, day, prefix and the sizes and ETags of
+        its files; the report must agree with it.
+    :param file_types: the kinds of file to download; entries of the other kinds (audio tags apart,
+        which are always events) are not checked.
     :raises ReportError: the whole session is unusable.
     :raises NotReady: ``upload.status`` says the upload is still going on.
     """
     report = decode(raw)
     session_id = _text(report, "session_id", required=True)
-    assert session_id is not None
-    if session_id != folder_session_id:
-        raise ReportError(f"session_id {session_id[:200]!r} differs from its folder {folder_session_id!r}")
-    layout.check_session_id(session_id)
+    if session_id != listing.session_id:
+        raise ReportError(f"session_id {excerpt(repr(session_id))} differs from its folder")
     upload = report.get("upload")
-    if isinstance(upload, dict) and upload.get("status", "complete") != "complete":
-        raise NotReady(f"upload status is {str(upload.get('status'))[:64]!r}")
-    files = report.get("files")
-    if files is None:
+    status = upload.get("status") if isinstance(upload, dict) else None
+    if status is not None and status != "complete":
+        raise NotReady(f"upload status is {excerpt(repr(status), 64)}")
+    entries = report.get("files")
+    if entries is None:
         raise ReportError("report misses required field 'files'")
-    if not isinstance(files, list):
+    if not isinstance(entries, list):
         raise ReportError("field 'files' is not a list")
+    started_at = _time(report.get("start_time"), "start_time")
+    if started_at is None:
+        raise ReportError("report misses required field 'start_time'")
     session = Session(
         session_id=session_id,
         vehicle_id=_text(report, "vehicle_id", required=True) or "",
         driver_id=_text(report, "driver_id", required=False),
-        started_at=_time(report, "start_time", required=True) or "",
-        ended_at=_time(report, "end_time", required=False),
-        session_date=day.isoformat(),
+        started_at=started_at,
+        ended_at=_time(report.get("end_time"), "end_time"),
+        session_date=listing.day,
         software_version=_text(report, "software_version", required=False),
-        report_key=report_key,
-        report_etag=report_etag,
+        report_key=listing.report_key,
+        report_etag=listing.report_etag,
+        tags_digest=listing.tags_digest,
+        file_types=sorted(file_types | {AUDIO_TAG}),
     )
     parsed = ParsedReport(session)
-    seen: set[str] = set()
-    for position, entry in enumerate(files):
-        if not isinstance(entry, dict) or entry.get("type") != AUDIO_TAG:
+    seen_events: set[str] = set()
+    seen_files: set[str] = set()
+    for position, entry in enumerate(entries):
+        kind = entry.get("type") if isinstance(entry, dict) else None
+        if not isinstance(kind, str) or (kind != AUDIO_TAG and kind not in file_types):
             continue
         try:
-            event = _event(entry, session_id=session_id, prefix=prefix, objects=objects, etags=etags or {})
-        except (ReportError, layout.UnsafePathError) as exc:
-            raw_path = entry.get("path")
-            where = prefix + raw_path if isinstance(raw_path, str) else f"{report_key}#files[{position}]"
-            parsed.rejects.append(Reject(where[:1024], session_id, f"audio tag: {exc}"))
-            continue
-        if event.event_id not in seen:
-            seen.add(event.event_id)
-            session.events.append(event)
+            if kind == AUDIO_TAG:
+                event = _event(entry, listing)
+                if event.event_id not in seen_events:
+                    seen_events.add(event.event_id)
+                    session.events.append(event)
+            else:
+                relpath, key, size, md5, etag = _file(entry, listing)
+                if relpath not in seen_files:
+                    seen_files.add(relpath)
+                    session.files.append(SessionFile(key, relpath, kind, size, md5, etag))
+        except Exception as exc:  # the entry's own bulkhead: one bad entry rejects only its file
+            if is_infrastructure_fault(exc):
+                raise
+            where = _where(entry, position, listing)
+            reason = reason_of(exc, kind.replace("_", " "))
+            parsed.rejects.append(Reject(where, listing.session_id, reason, listing.day))
     return parsed

@@ -1,6 +1,6 @@
-"""Which days a run ingests: its data interval, a conf range, a look-back.
+"""Which days a run ingests (its data interval, a conf range, a look-back), and what it downloads.
 
-Contract §4: a scheduled run ingests its interval's day plus a look-back for
+docs/contract.md §4: a scheduled run ingests its interval's day plus a look-back for
 late sessions; a manual run with ``start_date``/``end_date`` ingests exactly
 those days (both inclusive). A bad conf raises :class:`ConfError` with a
 message that says what is wrong, before anything is read or written.
@@ -12,12 +12,30 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
+from event_ingest.errors import ConfError
+from event_ingest.model import AUDIO_TAG, FILE_TYPES
+
 #: The conf keys a run accepts: the DAG's params.
-CONF_KEYS = ("start_date", "end_date", "lookback_days", "batch_size")
+CONF_KEYS = ("start_date", "end_date", "lookback_days", "batch_size", "download_types")
+#: ``download_types`` may say ``all`` for every kind of file.
+ALL_TYPES = "all"
 
 
-class ConfError(ValueError):
-    """The run's conf cannot be used."""
+def file_types_of(value: Any) -> tuple[str, ...]:
+    """The kinds of file a run downloads, from its ``download_types`` param (default: audio tags).
+
+    :raises ConfError: not a list of ``audio_tag``, ``display_log``, ``raw`` or ``all``.
+    """
+    if value is None:
+        return (AUDIO_TAG,)
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfError(f"download_types must be a list of strings, got {value!r}")
+    unknown = sorted(set(value) - {*FILE_TYPES, ALL_TYPES})
+    if unknown:
+        raise ConfError(f"download_types {unknown} unknown; choose from {[*FILE_TYPES, ALL_TYPES]}")
+    if ALL_TYPES in value:
+        return FILE_TYPES
+    return tuple(t for t in FILE_TYPES if t in value or t == AUDIO_TAG)
 
 
 def _date(conf: Mapping[str, Any], name: str) -> dt.date | None:
@@ -64,6 +82,7 @@ def days_to_ingest(
     # The params' JSON schema lets 2.0 pass as an integer; slicing batches with it would fail late.
     if "batch_size" in params and _non_negative_int(params, "batch_size") < 1:
         raise ConfError(f"batch_size must be at least 1, got {params['batch_size']!r}")
+    file_types_of(params.get("download_types"))
     if end is not None and start is None:
         raise ConfError("end_date is given without start_date")
     if start is None:

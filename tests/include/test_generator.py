@@ -27,7 +27,7 @@ from include.generator import (
     main,
     session_prefix,
 )
-from include.services import SeaweedS3
+from tools.services import SeaweedS3
 
 DAY_1 = date(2026, 11, 20)
 DAY_2 = date(2026, 11, 21)

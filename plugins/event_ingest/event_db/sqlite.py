@@ -1,78 +1,60 @@
-"""``EventDb`` on SQLite: the embedded default when no MySQL is given."""
+"""``EventDb`` on SQLite through the SQLite provider's ``SqliteHook``: the embedded default."""
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from event_ingest.event_db.base import (
-    EVENT_COLUMNS,
-    REJECT_COLUMNS,
-    SESSION_COLUMNS,
-    SESSION_UPDATED_COLUMNS,
-    EventDb,
-    event_row,
-    session_row,
-)
-from event_ingest.model import Event, Session
+from airflow.providers.sqlite.hooks.sqlite import SqliteHook
 
-_SESSION_UPDATES = ", ".join(f"{c} = excluded.{c}" for c in (*SESSION_UPDATED_COLUMNS, "report_etag"))
+from event_ingest.event_db.base import EventDb
+
+
+class FileSqliteHook(SqliteHook):
+    """``SqliteHook`` on the connection it was given (its ``host`` is the file), opened for concurrent runs.
+
+    The provider's hook builds a URI from the looked-up connection and opens it with the driver's
+    defaults; this one takes the path as it is (spaces, ``%`` and all), waits up to a minute for
+    the write lock, and leaves transactions to the caller (``isolation_level=None``).
+    """
+
+    def get_conn(self) -> sqlite3.Connection:
+        path = Path(self.connection.host)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return sqlite3.connect(path, timeout=60, isolation_level=None, check_same_thread=False)
 
 
 class SqliteEventDb(EventDb):
     """Event database in one SQLite file.
 
-    WAL mode and ``BEGIN IMMEDIATE`` let overlapping runs queue for the write
-    lock instead of failing on it.
+    WAL mode and ``BEGIN IMMEDIATE`` let overlapping runs queue for the write lock instead of
+    failing on it.
 
-    :param path: the database file; its folder is created if missing.
+    :param hook: a :class:`FileSqliteHook` (see :meth:`at`).
     """
 
     schema_file = "sqlite.sql"
+    lock_rows = ""  # BEGIN IMMEDIATE holds the database's write lock already
 
-    def __init__(self, path: str | Path) -> None:
-        super().__init__()
-        self.path = Path(path)
+    @classmethod
+    def at(cls, path: str | Path) -> SqliteEventDb:
+        """The event database in file ``path`` (created if missing)."""
+        from airflow.sdk import Connection
 
-    def connect(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
+        return cls(
+            FileSqliteHook(
+                connection=Connection(conn_id="event_ingest_sqlite", conn_type="sqlite", host=str(path))
+            )
+        )
+
+    @property
+    def path(self) -> Path:
+        return Path(self.hook.connection.host)
+
+    def _configure(self, conn: Any) -> None:
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
-        self._conn = conn
-        self._create_tables()
 
     def _begin(self, cursor: Any, *, write: bool) -> None:
         cursor.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-
-    def _is_transient(self, exc: BaseException) -> bool:
-        return isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc)
-
-    def _create_session(self, cursor: Any, session: Session, now: str) -> bool:
-        cursor.execute(
-            f"INSERT INTO sessions ({SESSION_COLUMNS}) VALUES ({', '.join('?' * 12)})"
-            f" ON CONFLICT (session_id) DO UPDATE SET {_SESSION_UPDATES}"
-            " WHERE sessions.report_etag IS NOT excluded.report_etag",
-            session_row(session, now),
-        )
-        return cursor.rowcount > 0
-
-    def _create_event_in_session(
-        self, cursor: Any, session_id: str, events: Sequence[Event], now: str
-    ) -> int:
-        cursor.executemany(
-            f"INSERT INTO events ({EVENT_COLUMNS}) VALUES ({', '.join('?' * 12)}) ON CONFLICT DO NOTHING",
-            [event_row(event, now) for event in events],
-        )
-        return max(cursor.rowcount, 0)
-
-    def _upsert_rejects(self, cursor: Any, rows: Sequence[tuple[Any, ...]]) -> None:
-        cursor.executemany(
-            f"INSERT INTO ingest_rejects ({REJECT_COLUMNS}) VALUES ({', '.join('?' * 7)})"
-            " ON CONFLICT (reject_id) DO UPDATE SET reason = excluded.reason,"
-            " last_seen_at = excluded.last_seen_at, dag_run_id = excluded.dag_run_id,"
-            " session_id = COALESCE(excluded.session_id, session_id), resolved_at = NULL",
-            rows,
-        )

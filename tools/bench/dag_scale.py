@@ -6,7 +6,7 @@ directory, and prints the wall time, the mapped task instances and their states.
 sizes gives Airflow's cost per task instance under ``dag.test()``:
 (wall_a - wall_b) / (tasks_a - tasks_b).
 
-Run: ``python -m include.bench.dag_scale --sessions 10000 --batch-sizes 1000,200,50``.
+Run: ``python -m tools.bench.dag_scale --sessions 10000 --batch-sizes 1000,200,50``.
 """
 
 from __future__ import annotations
@@ -21,13 +21,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from include.bench.variants import ROOT
-from include.dag_runs import airflow_environment
+from tools.bench.variants import ROOT
+from tools.dag_runs import airflow_environment
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m include.bench.dag_scale", description=__doc__.splitlines()[0]
+        prog="python -m tools.bench.dag_scale", description=__doc__.splitlines()[0]
     )
     parser.add_argument("--sessions", type=int, default=10_000)
     parser.add_argument("--tags", type=int, default=5)
@@ -38,9 +38,9 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.update({**airflow_environment(work / "airflow"), "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING"})
     sys.path.insert(0, str(ROOT / "plugins"))
     from include import generator
-    from include.bench.runner import BUCKET, DAY
-    from include.dag_runs import delete_runs, run_dag
-    from include.services import MariaDbServer, SeaweedS3
+    from tools.bench.runner import BUCKET, DAY
+    from tools.dag_runs import delete_runs, run_dag
+    from tools.services import MariaDbServer, SeaweedS3
 
     try:
         with SeaweedS3() as s3, MariaDbServer() as mariadb:

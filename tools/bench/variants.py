@@ -11,7 +11,7 @@
 - ``limit``: every GET the pipeline made, through obstore's async API at high concurrency, bodies
   discarded.
 
-Run as ``python -m include.bench.variants CONFIG.json``; the result goes to ``config["result"]``.
+Run as ``python -m tools.bench.variants CONFIG.json``; the result goes to ``config["result"]``.
 Requests and round trips are counted where they leave Python: boto3 operations, obstore GETs and
 MySQLdb queries, commits and rollbacks.
 """

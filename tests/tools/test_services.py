@@ -13,8 +13,8 @@ import MySQLdb
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
 
-from include import services
-from include.services import MariaDbServer, MotoS3, SeaweedS3, ServiceError, free_port
+from tools import services
+from tools.services import MariaDbServer, MotoS3, SeaweedS3, ServiceError, free_port
 
 DISTINCTIVE_SECRET = "sw-secret-5b1e9c"
 

@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from include import generator
-from include.bench.variants import ROOT
-from include.services import HOST, MariaDbServer, SeaweedS3, free_port
+from tools.bench.variants import ROOT
+from tools.services import HOST, MariaDbServer, SeaweedS3, free_port
 
 DAY = dt.date(2026, 11, 20)
 BUCKET = "bench-sessions"
@@ -32,7 +32,7 @@ LIST_PAGE = 1000
 
 
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m include.bench", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m tools.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--sessions", type=int, default=1000, help="sessions on the day under test")
     parser.add_argument("--tags", type=int, default=5, help="audio tags per session")
     parser.add_argument("--tag-kib", type=int, default=32, help="approximate size of an audio tag")
@@ -127,7 +127,7 @@ def _run_variant(name: str, config: dict[str, Any], env: dict[str, str], work: P
     log_path = work / f"{name}.log"
     with log_path.open("wb") as log:
         code = subprocess.run(
-            [sys.executable, "-m", "include.bench.variants", str(config_path)],
+            [sys.executable, "-m", "tools.bench.variants", str(config_path)],
             cwd=ROOT,
             env=env,
             stdout=log,
@@ -185,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
                     [
                         sys.executable,
                         "-m",
-                        "include.bench.proxy",
+                        "tools.bench.proxy",
                         f"--listen-port={port}",
                         f"--target-port={s3.s3_port}",
                         f"--delay-ms={args.latency_ms}",

@@ -4,7 +4,7 @@ Each chunk a client sends (an HTTP request without a body fits in one) waits ``-
 goes on to the server; answers flow back at once. With one request in flight per connection, as
 HTTP/1.1 clients do, every request pays the delay once: a stand-in for a far-away S3 endpoint.
 
-Run: ``python -m include.bench.proxy --listen-port P --target-port Q --delay-ms 20``.
+Run: ``python -m tools.bench.proxy --listen-port P --target-port Q --delay-ms 20``.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from include.dag_runs import airflow_environment
+from tools.dag_runs import airflow_environment
 
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / "var" / "demo"
@@ -66,7 +66,7 @@ def _event_db_report() -> str:
     """Count what the event database holds, whichever backend the run used."""
     from event_ingest.event_db import event_db_for
 
-    with event_db_for("event_ingest_db", WORK / "data") as db, db._transaction(write=False) as cursor:
+    with event_db_for("event_ingest_db", WORK / "data") as db, db.transaction(write=False) as cursor:
         lines = [f"event database: {type(db).__name__}"]
         for table in ("sessions", "events"):
             cursor.execute(f"SELECT COUNT(*) FROM {table}")
@@ -86,8 +86,8 @@ def main() -> int:
     from airflow.utils import db as airflow_db
 
     from include import generator
-    from include.dag_runs import run_dag, summary_table
-    from include.services import SeaweedS3
+    from tools.dag_runs import run_dag, summary_table
+    from tools.services import SeaweedS3
 
     started = time.monotonic()
     log_path = WORK / "airflow-run.log"

@@ -1,5 +1,0 @@
-import sys
-
-from include.bench.runner import main
-
-sys.exit(main())
