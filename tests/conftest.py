@@ -13,7 +13,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from include.dag_runs import airflow_environment
+from tools.dag_runs import airflow_environment
 
 ROOT = Path(__file__).resolve().parents[1]
 _AIRFLOW_HOME = tempfile.mkdtemp(prefix="event-ingest-airflow-")
@@ -27,7 +27,7 @@ os.environ.update(
 
 import pytest  # noqa: E402
 
-from include.services import MariaDbServer, SeaweedS3  # noqa: E402
+from tools.services import LocalPostgres, MariaDbServer, SeaweedS3  # noqa: E402
 from tests.support.pipeline import Pipeline, load_event_ingest_dag  # noqa: E402
 
 
@@ -51,6 +51,14 @@ def seaweed() -> SeaweedS3:
 def mariadb() -> MariaDbServer:
     with MariaDbServer() as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def postgres() -> LocalPostgres:
+    """The machine's PostgreSQL server; each user creates (and drops) databases of its own."""
+    server = LocalPostgres()
+    server.probe()
+    return server
 
 
 @pytest.fixture

@@ -9,6 +9,8 @@ kills what it launched and removes its directory.
 - :class:`MotoS3`: moto's server, in a thread; keeps keys exactly as given (``a//b``, ``..``), which
   SeaweedFS normalises or refuses, but checks no credentials.
 - :class:`MariaDbServer`: a private ``mariadbd`` with its own data directory and real auth.
+- :class:`LocalPostgres`: the machine's PostgreSQL server, on which each user creates databases of its
+  own (``create_database``) and drops them afterwards.
 
 The fault tests use ``kill()`` / ``restart()`` (same ports, same data) and ``pause()`` / ``resume()``.
 """
@@ -35,7 +37,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any, Self
 
-__all__ = ["MariaDbServer", "MotoS3", "SeaweedS3", "ServiceError", "free_port"]
+__all__ = ["LocalPostgres", "MariaDbServer", "MotoS3", "SeaweedS3", "ServiceError", "free_port"]
 
 HOST = "127.0.0.1"
 REGION = "us-east-1"
@@ -724,6 +726,71 @@ class MariaDbServer(_ServerProcess):
             connection.cursor().execute(statement)
         finally:
             connection.close()
+
+
+class LocalPostgres:
+    """The PostgreSQL server of this machine (127.0.0.1:5432, trust auth), for databases of one's own.
+
+    Tests, the benchmark and ``make airflow`` create their databases here and drop them afterwards,
+    so that no two users share state. ``EVENT_INGEST_TEST_POSTGRES`` (a libpq URL of a superuser's
+    maintenance database) points it elsewhere.
+
+    :param url: maintenance connection, default ``postgresql://postgres@127.0.0.1:5432/postgres``.
+    """
+
+    def __init__(self, url: str | None = None) -> None:
+        from urllib.parse import urlsplit
+
+        self.url = url or os.environ.get(
+            "EVENT_INGEST_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
+        )
+        parts = urlsplit(self.url)
+        self.host = parts.hostname or HOST
+        self.port = parts.port or 5432
+        self.user = parts.username or "postgres"
+        self.password = parts.password or ""
+
+    def connect(self, database: str = "postgres") -> Any:
+        """A new autocommit ``psycopg`` connection to ``database``."""
+        import psycopg
+
+        return psycopg.connect(
+            host=self.host,
+            port=self.port,
+            user=self.user,
+            password=self.password,
+            dbname=database,
+            autocommit=True,
+        )
+
+    def probe(self) -> None:
+        """Raise :class:`ServiceError` unless the server answers."""
+        try:
+            self.connect().close()
+        except Exception as exc:
+            raise ServiceError(f"PostgreSQL at {self.host}:{self.port} does not answer: {exc}") from exc
+
+    def create_database(self, name: str) -> str:
+        """Create database ``name`` (UTF-8); return the name."""
+        with self.connect() as conn:
+            conn.execute(
+                f"CREATE DATABASE \"{_checked_database_name(name)}\" ENCODING 'UTF8' TEMPLATE template0"
+            )
+        return name
+
+    def drop_database(self, name: str) -> None:
+        with self.connect() as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{_checked_database_name(name)}" WITH (FORCE)')
+
+    def airflow_conn_uri(self, database: str) -> str:
+        """The value for ``AIRFLOW_CONN_EVENT_INGEST_DB`` (any ``AIRFLOW_CONN_*`` of type postgres)."""
+        auth = self.user + (f":{self.password}" if self.password else "")
+        return f"postgres://{auth}@{self.host}:{self.port}/{_checked_database_name(database)}"
+
+    def sqlalchemy_url(self, database: str) -> str:
+        """A SQLAlchemy URL of ``database`` (e.g. Airflow's own metadata database)."""
+        auth = self.user + (f":{self.password}" if self.password else "")
+        return f"postgresql+psycopg://{auth}@{self.host}:{self.port}/{_checked_database_name(database)}"
 
 
 def _checked_database_name(name: str) -> str:
