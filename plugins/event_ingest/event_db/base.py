@@ -382,6 +382,13 @@ class EventDb(ABC):
                 # A run that downloads fewer kinds of file never forgets the ones an earlier run got.
                 session.file_types = sorted(loaded_types | set(session.file_types))
                 changed.append(session)
+        loaded_events = {
+            row[0]
+            for row in self._query_in(
+                cursor, "SELECT event_id FROM events WHERE session_id IN ({marks})", [s.session_id for s in sessions]
+            )
+        }
+        with_new = [s for s in sessions if any(e.event_id not in loaded_events for e in s.events)]
         new_sessions: dict[str, int] = {}
         new_events: dict[str, int] = {}
         for day, group in _by_day(fresh).items():
@@ -390,10 +397,12 @@ class EventDb(ABC):
         if changed:
             rows = [schema.session_row(s, now) for s in changed]
             self._insert(cursor, SESSIONS, rows, self._upsert(SESSIONS, schema.SESSION_UPDATED))
-        for day, group in _by_day([s for s in sessions if s.events]).items():
-            rows = sorted(schema.event_row(e, now) for s in group for e in s.events)
+        for day, group in _by_day(with_new).items():
+            rows = sorted(
+                schema.event_row(e, now) for s in group for e in s.events if e.event_id not in loaded_events
+            )
             new_events[day] = self._insert(cursor, EVENTS, rows, self._insert_ignoring(EVENTS))
-        counted = [s.session_id for s in sessions if s.events or s.session_id not in existing]
+        counted = [s.session_id for s in [*fresh, *with_new]]
         for start in range(0, len(counted), ROWS_PER_STATEMENT):
             chunk = counted[start : start + ROWS_PER_STATEMENT]
             cursor.execute(
@@ -406,11 +415,7 @@ class EventDb(ABC):
         day_rows = [(day, new_sessions.get(day, 0), new_events.get(day, 0)) for day in days]
         if any(s or e for _, s, e in day_rows):
             self._insert(cursor, DAYS, day_rows, self._add_to(DAYS, ("sessions", "events")))
-        touched = (
-            {s.session_id for s in fresh}
-            | {s.session_id for s in changed}
-            | {s.session_id for s in sessions if s.events}
-        )
+        touched = {s.session_id for s in [*fresh, *changed, *with_new]}
         result.sessions = len(touched)
         result.events = sum(new_events.values())
         result.unchanged = len(sessions) - len(touched)
