@@ -40,8 +40,8 @@ def is_verified(path: Path, size: int, md5: str | None) -> bool:
     return md5 is None or md5_of(path) == md5
 
 
-def _part_stem(name: str) -> str:
-    """The start of every temporary name of final name ``name``."""
+def temporary_prefix(name: str) -> str:
+    """The start of every temporary name of final name ``name``: short, whatever the name's length."""
     return f".~{hashlib.sha256(name.encode('utf-8', 'surrogatepass')).hexdigest()[:16]}."
 
 
@@ -59,7 +59,7 @@ def prepare_folder(folder: Path, names: Iterable[str]) -> None:
     except FileExistsError:
         if not folder.is_dir():
             raise
-    stems = tuple(_part_stem(name) for name in names)
+    stems = tuple(temporary_prefix(name) for name in names)
     cutoff = time.time() - STALE_PART_S
     with os.scandir(folder) as entries:
         for entry in entries:
@@ -92,7 +92,7 @@ def write_atomically(final: Path, chunks: Iterable[bytes], *, size: int, md5: st
 
     :raises VerificationError: the bytes differ; nothing is left behind.
     """
-    part = final.with_name(f"{_part_stem(final.name)}{uuid.uuid4().hex[:12]}.part")
+    part = final.with_name(f"{temporary_prefix(final.name)}{uuid.uuid4().hex[:12]}.part")
     digest = hashlib.md5(usedforsecurity=False)
     written = 0
     replaced = False

@@ -97,10 +97,12 @@ def file_type(relpath: str) -> str | None:
 def check_session_id(session_id: str) -> str:
     """Refuse folder names that cannot name a session row or a local folder.
 
-    :raises UnsafePathError: ``.`` or ``..``, or longer than :data:`MAX_SESSION_ID`.
+    A listing never gives an empty id or one with ``/``; they are refused for callers that build ids.
+
+    :raises UnsafePathError: empty, ``.``, ``..``, holding ``/``, or longer than :data:`MAX_SESSION_ID`.
     :raises UnstorableTextError: it holds U+0000.
     """
-    if session_id in (".", ".."):
+    if session_id in ("", ".", "..") or "/" in session_id:
         raise UnsafePathError(f"session id {session_id!r} cannot name a folder")
     if len(session_id) > MAX_SESSION_ID:
         raise UnsafePathError(f"session id is longer than {MAX_SESSION_ID} characters ({len(session_id)})")

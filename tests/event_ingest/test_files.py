@@ -10,7 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from event_ingest.files import STALE_PART_S, VerificationError, is_verified, md5_of, write_atomically
+from event_ingest.files import (
+    STALE_PART_S,
+    VerificationError,
+    is_verified,
+    md5_of,
+    temporary_prefix,
+    write_atomically,
+    write_if_needed,
+)
 
 DATA = b"RIFF" + bytes(range(256)) * 40
 DATA_MD5 = hashlib.md5(DATA).hexdigest()
@@ -28,9 +36,15 @@ def parts_in(folder: Path) -> list[Path]:
 class TestWriteAtomically:
     def test_verified_write_lands_at_the_final_path(self, tmp_path: Path) -> None:
         final = tmp_path / "2026" / "11" / "20" / "s" / "AudioTags" / "tag_0001.wav"
-        write_atomically(final, chunks_of(DATA), size=len(DATA), md5=DATA_MD5)
+        assert write_if_needed(final, chunks_of(DATA), size=len(DATA), md5=DATA_MD5)
         assert final.read_bytes() == DATA
         assert parts_in(final.parent) == []
+
+    def test_a_name_at_the_file_systems_limit_still_has_room_for_its_temporary_name(self, tmp_path: Path) -> None:
+        final = tmp_path / ("n" * 251 + ".wav")
+        write_atomically(final, chunks_of(DATA), size=len(DATA), md5=DATA_MD5)
+        assert final.read_bytes() == DATA
+        assert len(temporary_prefix(final.name)) + len("123456789abc.part") < 40
 
     def test_write_without_md5_checks_the_size_only(self, tmp_path: Path) -> None:
         final = tmp_path / "tag.wav"
@@ -98,14 +112,15 @@ class TestWriteAtomically:
     )
     def test_removes_stale_parts_and_keeps_fresh_ones(self, tmp_path: Path, name: str) -> None:
         final = tmp_path / name
-        stale, fresh = tmp_path / f".{name}.aaaaaaaaaaaa.part", tmp_path / f".{name}.bbbbbbbbbbbb.part"
-        other = tmp_path / ".other.wav.cccccccccccc.part"
+        stem = temporary_prefix(name)
+        stale, fresh = tmp_path / f"{stem}aaaaaaaaaaaa.part", tmp_path / f"{stem}bbbbbbbbbbbb.part"
+        other = tmp_path / f"{temporary_prefix('other.wav')}cccccccccccc.part"
         for part in (stale, fresh, other):
             part.write_bytes(b"partial")
         old = time.time() - STALE_PART_S - 60
         os.utime(stale, (old, old))
         os.utime(other, (old, old))
-        write_atomically(final, chunks_of(DATA), size=len(DATA), md5=DATA_MD5)
+        write_if_needed(final, chunks_of(DATA), size=len(DATA), md5=DATA_MD5)
         assert not stale.exists()
         assert fresh.exists()
         assert other.exists(), "a stale part of another file is that file's write's business"

@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from event_ingest.run_range import CONF_KEYS, ConfError, days_to_ingest
+from event_ingest.errors import ConfError
+from event_ingest.run_range import CONF_KEYS, days_to_ingest, file_types_of
 
 D = dt.date(2026, 11, 20)
 MAX_RANGE_DAYS = 31
@@ -137,3 +138,30 @@ class TestDaysToIngest:
     def test_huge_lookback_is_a_conf_error(self, conf: dict[str, Any]) -> None:
         with pytest.raises(ConfError):
             days(conf)
+
+    def test_bad_download_types_are_a_conf_error(self) -> None:
+        with pytest.raises(ConfError, match="download_types"):
+            days({"download_types": ["camera"]})
+
+
+class TestFileTypesOf:
+    @pytest.mark.parametrize(
+        ("value", "expected"),
+        [
+            pytest.param(None, ("audio_tag",), id="default"),
+            pytest.param(["audio_tag"], ("audio_tag",), id="audio-only"),
+            pytest.param(["raw"], ("audio_tag", "raw"), id="audio-always-comes-too"),
+            pytest.param(["display_log", "raw"], ("audio_tag", "display_log", "raw"), id="several"),
+            pytest.param(["all"], ("audio_tag", "display_log", "raw"), id="all"),
+        ],
+    )
+    def test_names_what_a_run_downloads(self, value: list[str] | None, expected: tuple[str, ...]) -> None:
+        assert file_types_of(value) == expected
+
+    @pytest.mark.parametrize(
+        "value",
+        [pytest.param("raw", id="not-a-list"), pytest.param([1], id="not-strings"), pytest.param(["x"], id="unknown")],
+    )
+    def test_refuses_anything_else(self, value: object) -> None:
+        with pytest.raises(ConfError, match="download_types"):
+            file_types_of(value)
