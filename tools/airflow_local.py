@@ -1,0 +1,713 @@
+"""A real Airflow on this machine, from the project's venv: the way Airflow teams run it without Docker.
+
+:class:`AirflowStack` starts the Airflow 3.3 processes a deployment runs (``airflow api-server``,
+``scheduler``, ``dag-processor``, ``triggerer`` and, with the CeleryExecutor, ``airflow celery worker``
+processes on a Redis broker of their own), each in its own process group and logging to a file under
+the stack's home, against a metadata database made for it (a PostgreSQL database on the machine's
+server, or SQLite when asked). It sets every setting a native deployment needs (see
+:meth:`AirflowStack.environment` and docs/running-natively.md), waits until the API server reports
+every component healthy, and talks to it through the REST API (token, trigger with a conf, wait for a
+run, task instances, task logs, pause/unpause). ``stop()`` leaves no process behind: every process the
+stack starts, and everything they start, carries a marker in its environment, and ``stop()`` ends all
+of them, task processes in their own process groups included. The tests under a real scheduler
+(``tests/native/``), ``make airflow`` and the benchmark build on it::
+
+    with AirflowStack(home, env={"AIRFLOW_CONN_EVENT_INGEST_S3": ...}) as stack:
+        stack.wait_for_dag("event_ingest")
+        stack.unpause("event_ingest")
+        run = stack.trigger("event_ingest", conf={"start_date": "2026-11-01"})
+        stack.wait_for_run("event_ingest", run["dag_run_id"])
+
+``python -m tools.airflow_local`` (``make airflow``) runs the whole demo this way: a local S3 server
+seeded with the demo's sessions, an event database, the stack, the DAG unpaused; ``python -m
+tools.airflow_local stop`` (``make airflow-stop``) ends it. Everything it writes stays under
+``var/airflow/``.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import datetime as dt
+import json
+import logging
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Self
+
+import httpx
+
+from tools.services import HOST, LocalPostgres, ServiceError, free_port
+
+__all__ = ["AirflowApiError", "AirflowStack", "CeleryWorker", "StackProcess"]
+
+log = logging.getLogger(__name__)
+
+ROOT = Path(__file__).resolve().parents[1]
+AIRFLOW_BIN = Path(sys.executable).parent / "airflow"
+#: Every process of a stack, and every process those start, inherits these two variables: ``stop()``
+#: and ``make airflow-stop`` find them all by it, task processes in their own process groups too.
+STACK_MARKER = "EVENT_INGEST_AIRFLOW_STACK"
+COMPONENT_MARKER = "EVENT_INGEST_AIRFLOW_COMPONENT"
+#: A Celery worker's task instances report this as their ``hostname`` (see :func:`worker_hostname`).
+HOSTNAME_VARIABLE = "EVENT_INGEST_AIRFLOW_HOSTNAME"
+TERMINAL_RUN_STATES = frozenset({"success", "failed"})
+EXECUTORS = ("LocalExecutor", "CeleryExecutor")
+_LOG_TAIL_LINES = 30
+
+
+def worker_hostname() -> str:
+    """The ``[core] hostname_callable`` of the stack's Celery workers: the worker's own name.
+
+    Several workers on one machine share its host name, so without this every task instance would
+    report the same ``hostname`` and nobody could tell which worker ran it. On separate machines
+    (the usual deployment) the default, the machine's FQDN, already tells them apart.
+    """
+    return os.environ[HOSTNAME_VARIABLE]
+
+
+class AirflowApiError(RuntimeError):
+    """The REST API answered with an error status.
+
+    :param status: the HTTP status code.
+    :param detail: the ``detail`` of Airflow's error body (a string or a list of validation errors).
+    """
+
+    def __init__(self, method: str, path: str, status: int, detail: Any) -> None:
+        super().__init__(f"{method} {path}: HTTP {status}: {detail}")
+        self.status = status
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class CeleryWorker:
+    """One ``airflow celery worker`` of a CeleryExecutor stack.
+
+    :param name: its Celery node name (``name@host``) and the ``hostname`` of the task instances it runs.
+    :param concurrency: task instances it runs at once (``--concurrency``).
+    """
+
+    name: str
+    concurrency: int = 2
+
+
+@dataclass(frozen=True)
+class StackProcess:
+    """A live process of a stack, as ``ps`` would show it."""
+
+    pid: int
+    component: str
+    command: str
+
+
+@dataclass
+class _Component:
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    log_path: Path
+    process: subprocess.Popen[bytes] | None = None
+
+
+class AirflowStack:
+    """Real Airflow 3.3 processes on this machine, with a REST client.
+
+    :param home: ``AIRFLOW_HOME``: configuration, the SQLite database, ``logs/`` (task logs and one
+        ``<component>.log`` per process), ``stack.env`` (the environment, to run ``airflow`` CLI
+        commands against the stack by hand). Created if missing.
+    :param port: the API server's port (UI, REST API, Execution API); a free one by default.
+    :param executor: ``LocalExecutor`` (tasks run in processes of the scheduler) or ``CeleryExecutor``
+        (tasks run on ``celery_workers``, through a Redis broker the stack starts).
+    :param metadata_db: ``"postgres"`` (a database of its own on the machine's PostgreSQL server, see
+        :class:`tools.services.LocalPostgres`, dropped by ``stop()``), ``"sqlite"`` (a file in
+        ``home``: LocalExecutor only, and SQLite serialises writers, so a busy scheduler can hit
+        "database is locked"; fine to look around, not for load or Celery), or a SQLAlchemy URL of
+        an existing database (kept).
+    :param dags_folder: ``[core] dags_folder``; the project's ``dags/`` by default.
+    :param plugins_folder: ``[core] plugins_folder``; the project's ``plugins/`` by default, which
+        is what makes ``event_ingest`` importable in every Airflow process.
+    :param env: more environment for every process: the DAG's ``AIRFLOW_CONN_*`` / ``AIRFLOW_VAR_*``,
+        ``EVENT_INGEST_*`` tunables, or ``AIRFLOW__SECTION__KEY`` overrides of the settings below.
+    :param celery_workers: the workers of a CeleryExecutor stack.
+    :param parallelism: ``[core] parallelism``: task instances running at once per scheduler.
+    :param username: the simple auth manager's admin user; its password is generated.
+    :param start_timeout: seconds ``start()`` waits for every component to be healthy.
+    :param stop_timeout: seconds ``stop()`` gives the processes after SIGTERM, before SIGKILL.
+    """
+
+    def __init__(
+        self,
+        home: str | os.PathLike[str],
+        *,
+        port: int | None = None,
+        executor: str = "LocalExecutor",
+        metadata_db: str = "postgres",
+        dags_folder: str | os.PathLike[str] = ROOT / "dags",
+        plugins_folder: str | os.PathLike[str] = ROOT / "plugins",
+        env: Mapping[str, str] | None = None,
+        celery_workers: Sequence[CeleryWorker] = (),
+        parallelism: int = 4,
+        username: str = "admin",
+        start_timeout: float = 180.0,
+        stop_timeout: float = 15.0,
+    ) -> None:
+        if executor not in EXECUTORS:
+            raise ValueError(f"executor must be one of {EXECUTORS}, got {executor!r}")
+        if executor == "CeleryExecutor" and not celery_workers:
+            raise ValueError("a CeleryExecutor stack needs at least one CeleryWorker")
+        if executor != "CeleryExecutor" and celery_workers:
+            raise ValueError("celery_workers need executor='CeleryExecutor'")
+        if len({worker.name for worker in celery_workers}) != len(celery_workers):
+            raise ValueError("Celery workers need distinct names")
+        if metadata_db == "sqlite" and executor == "CeleryExecutor":
+            raise ValueError("the CeleryExecutor needs a metadata database other than SQLite")
+        self.home = Path(home).resolve()
+        self.port = port or free_port()
+        self.executor = executor
+        self.dags_folder = Path(dags_folder).resolve()
+        self.plugins_folder = Path(plugins_folder).resolve()
+        self.extra_env = dict(env or {})
+        self.celery_workers = tuple(celery_workers)
+        self.parallelism = parallelism
+        self.username = username
+        self.start_timeout = start_timeout
+        self.stop_timeout = stop_timeout
+        self.stack_id = secrets.token_hex(6)
+        self._metadata_choice = metadata_db
+        self._postgres: LocalPostgres | None = None
+        self._database_name: str | None = None
+        self.metadata_url = ""
+        self.redis_port: int | None = None
+        self._ports = {
+            "worker_log": free_port(),
+            "trigger_log": free_port(),
+            "scheduler_health": free_port(),
+        }
+        self._worker_log_ports = {worker.name: free_port() for worker in self.celery_workers}
+        self._secrets = {
+            "jwt": secrets.token_urlsafe(32),
+            "api": secrets.token_urlsafe(32),
+            "fernet": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
+        }
+        self._components: list[_Component] = []
+        self._http: httpx.Client | None = None
+        self._token: str | None = None
+
+    # -- what it runs with ---------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        """The API server's base URL (the UI is there too)."""
+        return f"http://{HOST}:{self.port}"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.home / "logs"
+
+    @property
+    def passwords_file(self) -> Path:
+        return self.home / "simple_auth_manager_passwords.json.generated"
+
+    @property
+    def password(self) -> str:
+        """The generated password of :attr:`username` (the simple auth manager's passwords file)."""
+        return json.loads(self.passwords_file.read_text())[self.username]
+
+    def environment(self) -> dict[str, str]:
+        """The settings every Airflow process of the stack runs with (``AIRFLOW__SECTION__KEY``).
+
+        The native deployment's needs, each for a reason docs/running-natively.md gives; then the
+        fast loop settings that suit tests and a laptop; then ``env`` (which may override any).
+        """
+        settings = {
+            "AIRFLOW_HOME": str(self.home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags_folder),
+            "AIRFLOW__CORE__PLUGINS_FOLDER": str(self.plugins_folder),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__EXECUTOR": self.executor,
+            "AIRFLOW__CORE__PARALLELISM": str(self.parallelism),
+            "AIRFLOW__CORE__FERNET_KEY": self._secrets["fernet"],
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.url}/execution/",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{self.username}:admin",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(self.passwords_file),
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": self.metadata_url,
+            "AIRFLOW__API__HOST": HOST,
+            "AIRFLOW__API__PORT": str(self.port),
+            "AIRFLOW__API__BASE_URL": f"{self.url}/",
+            "AIRFLOW__API__WORKERS": "1",
+            "AIRFLOW__API__SECRET_KEY": self._secrets["api"],
+            "AIRFLOW__API_AUTH__JWT_SECRET": self._secrets["jwt"],
+            "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(self.log_dir),
+            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(self._ports["worker_log"]),
+            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(self._ports["trigger_log"]),
+            "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "True",
+            "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT": str(self._ports["scheduler_health"]),
+            # Fast loops: a new DAG file is seen within seconds, a task process that died silently
+            # (a killed worker) is failed and retried after 30 s instead of 5 minutes.
+            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+            "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "30",
+            "AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES": "1",
+            "AIRFLOW__DAG_PROCESSOR__PRINT_STATS_INTERVAL": "0",
+            "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "30",
+            "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "2",
+            "AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL": "2",
+            STACK_MARKER: self.stack_id,
+        }
+        if self.executor == "CeleryExecutor":
+            settings |= {
+                "AIRFLOW__CELERY__BROKER_URL": f"redis://{HOST}:{self.redis_port}/0",
+                "AIRFLOW__CELERY__RESULT_BACKEND": f"db+{self.metadata_url}",
+                # Queued task instances whose message a dead worker had taken are sent again.
+                "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "60",
+            }
+        return settings | self.extra_env
+
+    # -- life cycle ----------------------------------------------------------------------------------
+
+    def start(self) -> Self:
+        """Create the metadata database, migrate it, start every process, wait until all are healthy."""
+        if self._components:
+            return self
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.log_dir.mkdir(exist_ok=True)
+        try:
+            self._create_metadata_db()
+            if self.executor == "CeleryExecutor":
+                self.redis_port = free_port()
+            (self.home / "stack.env").write_text(
+                "".join(f"{key}={_shell_quote(value)}\n" for key, value in sorted(self.environment().items()))
+            )
+            self.cli("db", "migrate", timeout=600)
+            self._write_password()
+            self._launch_all()
+            self.wait_until_healthy()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> list[StackProcess]:
+        """Stop every process, drop the database made for the stack; return what had to be killed.
+
+        SIGTERM to every process group (a Celery worker's is a warm shutdown), SIGKILL for what is
+        left after ``stop_timeout``, then SIGKILL for any process still carrying the stack's marker
+        (task processes run in process groups of their own). Idempotent.
+        """
+        if self._http is not None:
+            self._http.close()
+            self._http = None
+        self._token = None
+        for component in reversed(self._components):
+            _signal_group(component.process, signal.SIGTERM)
+        deadline = time.monotonic() + self.stop_timeout
+        for component in reversed(self._components):
+            process = component.process
+            if process is None:
+                continue
+            try:
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                log.warning("%s did not stop within %.0f s: SIGKILL", component.name, self.stop_timeout)
+            _signal_group(process, signal.SIGKILL)
+            process.wait()
+        killed = self._kill_marked()
+        self._components = []
+        self._drop_metadata_db()
+        return killed
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def processes(self, component: str | None = None) -> list[StackProcess]:
+        """The live processes carrying the stack's marker (of one ``component``, when given)."""
+        return [
+            process
+            for process in _marked_processes(self.stack_id)
+            if component is None or process.component == component
+        ]
+
+    def kill_component(self, name: str) -> list[StackProcess]:
+        """SIGKILL a component and every process it started, as a crashed machine would; return them.
+
+        ``name`` is ``scheduler``, ``api-server``, ``dag-processor``, ``triggerer``, ``redis`` or a
+        Celery worker's name. The component is not restarted.
+        """
+        component = self._component(name)
+        _signal_group(component.process, signal.SIGKILL)
+        victims = self.processes(name)
+        for victim in victims:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(victim.pid, signal.SIGKILL)
+        if component.process is not None:
+            component.process.wait()
+        return victims
+
+    def task_process(self, ti_id: str) -> int | None:
+        """The pid of the process running task instance ``ti_id`` (``airflow worker -- <ti_id>``)."""
+        for process in self.processes():
+            if process.command.startswith("airflow worker -- ") and process.command.endswith(ti_id):
+                return process.pid
+        return None
+
+    def wait_until_healthy(self, timeout: float | None = None) -> None:
+        """Wait until the API server reports every component healthy and every worker is ready."""
+        deadline = time.monotonic() + (timeout or self.start_timeout)
+        pending: Any = "no answer yet"
+        while time.monotonic() < deadline:
+            self._raise_if_exited()
+            try:
+                health = self._client().get("/api/v2/monitor/health", timeout=5).json()
+            except (httpx.HTTPError, ValueError) as exc:
+                pending = repr(exc)
+            else:
+                pending = {
+                    name: part.get("status")
+                    for name, part in health.items()
+                    if isinstance(part, dict) and part.get("status") != "healthy"
+                }
+                pending |= {
+                    worker.name: "not ready"
+                    for worker in self.celery_workers
+                    if not self._worker_ready(worker)
+                }
+                if not pending:
+                    return
+            time.sleep(0.5)
+        raise ServiceError(f"Airflow not healthy after {timeout or self.start_timeout:g} s: {pending}")
+
+    # -- the airflow CLI -----------------------------------------------------------------------------
+
+    def cli(self, *args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+        """Run ``airflow <args>`` against the stack (same environment); output captured as text."""
+        result = subprocess.run(
+            [str(AIRFLOW_BIN), *args],
+            env=self._process_env("cli"),
+            cwd=self.home,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        if check and result.returncode != 0:
+            raise ServiceError(
+                f"airflow {' '.join(args)} exited with {result.returncode}:\n{result.stdout[-4000:]}"
+                f"\n{result.stderr[-4000:]}"
+            )
+        return result
+
+    # -- the REST API --------------------------------------------------------------------------------
+
+    def token(self) -> str:
+        """A JWT for the REST API: ``POST /auth/token`` with the admin's user name and password."""
+        response = self._client().post(
+            "/auth/token", json={"username": self.username, "password": self.password}
+        )
+        if response.status_code != 201:
+            raise AirflowApiError("POST", "/auth/token", response.status_code, _detail(response))
+        return response.json()["access_token"]
+
+    def request(
+        self, method: str, path: str, *, json_body: Any = None, params: Mapping[str, Any] | None = None
+    ) -> Any:
+        """Call the REST API (``/api/v2`` + ``path``) with a token; the decoded JSON body."""
+        url = f"/api/v2{path}"
+        for attempt in (1, 2):
+            if self._token is None:
+                self._token = self.token()
+            response = self._client().request(
+                method, url, json=json_body, params=params, headers={"Authorization": f"Bearer {self._token}"}
+            )
+            if response.status_code == 401 and attempt == 1:
+                self._token = None  # expired: get a new one once
+                continue
+            if response.status_code >= 400:
+                raise AirflowApiError(method, url, response.status_code, _detail(response))
+            return response.json() if response.content else None
+        raise AssertionError("unreachable")
+
+    def wait_for_dag(self, dag_id: str, timeout: float = 120) -> dict[str, Any]:
+        """Wait until the DAG processor has parsed ``dag_id``; raise at once on an import error."""
+        deadline = time.monotonic() + timeout
+        while True:
+            errors = self.request("GET", "/importErrors")["import_errors"]
+            if errors:
+                raise ServiceError("DAG import errors:\n" + "\n".join(e["stack_trace"] for e in errors))
+            try:
+                return self.request("GET", f"/dags/{dag_id}")
+            except AirflowApiError as exc:
+                if exc.status != 404 or time.monotonic() > deadline:
+                    raise
+            time.sleep(0.5)
+
+    def set_paused(self, dag_id: str, paused: bool) -> dict[str, Any]:
+        return self.request("PATCH", f"/dags/{dag_id}", json_body={"is_paused": paused})
+
+    def unpause(self, dag_id: str) -> dict[str, Any]:
+        return self.set_paused(dag_id, False)
+
+    def pause(self, dag_id: str) -> dict[str, Any]:
+        return self.set_paused(dag_id, True)
+
+    def trigger(
+        self,
+        dag_id: str,
+        conf: Mapping[str, Any] | None = None,
+        *,
+        logical_date: dt.datetime | None = None,
+        run_id: str | None = None,
+    ) -> dict[str, Any]:
+        """Trigger a run (``POST /dags/{dag_id}/dagRuns``); the new run. Params are validated here:
+        a conf they refuse raises :class:`AirflowApiError` with status 400."""
+        body: dict[str, Any] = {
+            "conf": dict(conf or {}),
+            "logical_date": logical_date.isoformat() if logical_date else None,
+        }
+        if run_id is not None:
+            body["dag_run_id"] = run_id
+        return self.request("POST", f"/dags/{dag_id}/dagRuns", json_body=body)
+
+    def dag_runs(self, dag_id: str, **filters: Any) -> list[dict[str, Any]]:
+        """The DAG's runs, oldest first (``filters``: e.g. ``run_type="backfill"``, ``state="success"``)."""
+        return self._all_pages(f"/dags/{dag_id}/dagRuns", "dag_runs", {"order_by": "run_after", **filters})
+
+    def dag_run(self, dag_id: str, run_id: str) -> dict[str, Any]:
+        return self.request("GET", f"/dags/{dag_id}/dagRuns/{run_id}")
+
+    def wait_for_run(self, dag_id: str, run_id: str, timeout: float = 300) -> dict[str, Any]:
+        """Wait until the run is ``success`` or ``failed``; the run. Raise on timeout, with its tasks."""
+        deadline = time.monotonic() + timeout
+        while True:
+            run = self.dag_run(dag_id, run_id)
+            if run["state"] in TERMINAL_RUN_STATES:
+                return run
+            if time.monotonic() > deadline:
+                tis = self.task_instances(dag_id, run_id)
+                states = sorted((ti["task_id"], ti["map_index"], ti["state"]) for ti in tis)
+                raise TimeoutError(f"{dag_id} {run_id} still {run['state']} after {timeout:g} s: {states}")
+            time.sleep(0.5)
+
+    def task_instances(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
+        """The run's task instances (``task_id``, ``map_index``, ``try_number``, ``state``, ``hostname``,
+        ``pid``, ``id``, ``start_date``, ``end_date``, ``duration``, ...)."""
+        return self._all_pages(f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances", "task_instances", {})
+
+    def task_tries(self, dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> list[dict[str, Any]]:
+        """Every try of one task instance (the earlier ones included), by try number."""
+        path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/{map_index}/tries"
+        if map_index < 0:
+            path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/tries"
+        return sorted(self._all_pages(path, "task_instances", {}), key=lambda ti: ti["try_number"])
+
+    def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int, map_index: int = -1) -> str:
+        """The text of one try's log, one line a record (``[timestamp] level - event``)."""
+        body = self.request(
+            "GET",
+            f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/{try_number}",
+            params={"map_index": map_index, "full_content": "true"},
+        )
+        content = body.get("content", [])
+        if isinstance(content, str):
+            return content
+        lines = []
+        for record in content:
+            if isinstance(record, str):
+                lines.append(record)
+            else:
+                stamp = record.get("timestamp") or ""
+                level = record.get("level") or ""
+                lines.append(f"[{stamp}] {level} - {record.get('event', '')}".rstrip())
+        return "\n".join(lines)
+
+    # -- internals -----------------------------------------------------------------------------------
+
+    def _client(self) -> httpx.Client:
+        if self._http is None:
+            self._http = httpx.Client(base_url=self.url, timeout=30)
+        return self._http
+
+    def _all_pages(self, path: str, key: str, params: Mapping[str, Any]) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        while True:
+            page = self.request("GET", path, params={**params, "limit": 100, "offset": len(items)})
+            items += page[key]
+            if not page[key] or len(items) >= page["total_entries"]:
+                return items
+
+    def _create_metadata_db(self) -> None:
+        choice = self._metadata_choice
+        if choice == "postgres":
+            self._postgres = LocalPostgres()
+            self._postgres.probe()
+            self._database_name = f"airflow_{self.stack_id}"
+            self._postgres.create_database(self._database_name)
+            self.metadata_url = self._postgres.sqlalchemy_url(self._database_name)
+        elif choice == "sqlite":
+            self.metadata_url = f"sqlite:///{self.home / 'airflow.db'}"
+        else:
+            self.metadata_url = choice
+
+    def _drop_metadata_db(self) -> None:
+        if self._postgres is not None and self._database_name is not None:
+            self._postgres.drop_database(self._database_name)
+        self._postgres = self._database_name = None
+
+    def _write_password(self) -> None:
+        """Write the admin's password before the API server starts, so it never prints one."""
+        if not self.passwords_file.exists():
+            self.passwords_file.write_text(json.dumps({self.username: secrets.token_urlsafe(12)}) + "\n")
+            self.passwords_file.chmod(0o600)
+
+    def _launch_all(self) -> None:
+        airflow = str(AIRFLOW_BIN)
+        if self.executor == "CeleryExecutor":
+            redis_dir = self.home / "redis"
+            redis_dir.mkdir(exist_ok=True)
+            self._launch(
+                "redis",
+                [
+                    _which("redis-server", "apt-get install redis-server"),
+                    "--port", str(self.redis_port),
+                    "--bind", HOST,
+                    "--save", "",
+                    "--appendonly", "no",
+                    "--dir", str(redis_dir),
+                ],
+            )  # fmt: skip
+        self._launch("api-server", [airflow, "api-server"])
+        self._launch("scheduler", [airflow, "scheduler"])
+        self._launch("dag-processor", [airflow, "dag-processor"])
+        self._launch("triggerer", [airflow, "triggerer"])
+        for worker in self.celery_workers:
+            self._launch(
+                worker.name,
+                [
+                    airflow, "celery", "worker",
+                    "--celery-hostname", f"{worker.name}@{HOST}",
+                    "--concurrency", str(worker.concurrency),
+                    "--without-mingle", "--without-gossip",
+                ],
+                {
+                    "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(self._worker_log_ports[worker.name]),
+                    "AIRFLOW__CORE__HOSTNAME_CALLABLE": f"{__name__}.worker_hostname",
+                    HOSTNAME_VARIABLE: worker.name,
+                    "PYTHONPATH": str(ROOT),
+                },
+            )  # fmt: skip
+
+    def _launch(self, name: str, argv: list[str], extra: Mapping[str, str] | None = None) -> None:
+        component = _Component(name, argv, self._process_env(name, extra), self.log_dir / f"{name}.log")
+        with component.log_path.open("ab") as output:
+            component.process = subprocess.Popen(
+                argv,
+                env=component.env,
+                cwd=self.home,
+                stdin=subprocess.DEVNULL,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self._components.append(component)
+
+    def _process_env(self, component: str, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+        # Nothing Airflow-related leaks in from the caller (a test process has its own AIRFLOW_HOME).
+        inherited = {key: value for key, value in os.environ.items() if not key.startswith("AIRFLOW")}
+        return inherited | self.environment() | dict(extra or {}) | {COMPONENT_MARKER: component}
+
+    def _component(self, name: str) -> _Component:
+        for component in self._components:
+            if component.name == name:
+                return component
+        raise KeyError(f"no component {name!r}: {[c.name for c in self._components]}")
+
+    def _raise_if_exited(self) -> None:
+        for component in self._components:
+            if component.process is not None and component.process.poll() is not None:
+                raise ServiceError(
+                    f"{component.name} exited with {component.process.returncode}; {component.log_path}:\n"
+                    f"{_tail(component.log_path)}"
+                )
+
+    def _worker_ready(self, worker: CeleryWorker) -> bool:
+        path = self._component(worker.name).log_path
+        return path.exists() and f"{worker.name}@{HOST} ready." in path.read_text(errors="replace")
+
+    def _kill_marked(self) -> list[StackProcess]:
+        killed: list[StackProcess] = []
+        for _ in range(20):  # a dying parent may still fork: go round until none is left
+            left = _marked_processes(self.stack_id)
+            if not left:
+                return killed
+            for process in left:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(process.pid, signal.SIGKILL)
+            killed += left
+            time.sleep(0.1)
+        raise ServiceError(f"processes of stack {self.stack_id} survive SIGKILL: {left}")
+
+
+def _marked_processes(stack_id: str) -> list[StackProcess]:
+    """Live processes (not zombies) whose environment carries ``STACK_MARKER=stack_id``."""
+    wanted = f"{STACK_MARKER}={stack_id}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes().split(b"\0")
+            if wanted not in environ:
+                continue
+            if (entry / "stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+                continue
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+        except OSError:  # gone, or not ours to read
+            continue
+        component = next(
+            (v.split(b"=", 1)[1].decode() for v in environ if v.startswith(COMPONENT_MARKER.encode() + b"=")),
+            "?",
+        )
+        found.append(StackProcess(int(entry.name), component, command))
+    return found
+
+
+def _signal_group(process: subprocess.Popen[bytes] | None, signum: int) -> None:
+    # Only a process not yet reaped: its pid (and group id) cannot have been reused.
+    if process is not None and process.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signum)
+
+
+def _detail(response: httpx.Response) -> Any:
+    try:
+        return response.json().get("detail", response.text)
+    except ValueError:
+        return response.text
+
+
+def _tail(path: Path, lines: int = _LOG_TAIL_LINES) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError as exc:
+        return f"(no log: {exc})"
+
+
+def _which(name: str, hint: str) -> str:
+    found = shutil.which(name) or shutil.which(name, path=f"{os.environ.get('PATH', '')}:/usr/sbin:/sbin")
+    if found is None:
+        raise ServiceError(f"`{name}` not found: {hint}")
+    return found
+
+
+def _shell_quote(value: str) -> str:
+    return "'" + value.replace("'", "'\"'\"'") + "'"
