@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
-from event_ingest.model import Event
-from event_ingest.report import FIELD_LIMITS, NotReady, ParsedReport, ReportError, decode, parse_report
+from event_ingest.errors import NotReady, ReportError
+from event_ingest.model import Event, SessionListing
+from event_ingest.report import FIELD_LIMITS, ParsedReport, decode, parse_report
 
 SESSION = "20261120T101533Z_veh042"
 DAY = dt.date(2026, 11, 20)
@@ -62,17 +63,21 @@ def parse(
     objects: dict[str, int] | None = None,
     folder_session_id: str = SESSION,
     prefix: str = PREFIX,
+    file_types: tuple[str, ...] = ("audio_tag",),
 ) -> ParsedReport:
     raw = report if isinstance(report, bytes) else json.dumps(report).encode()
-    return parse_report(
-        raw,
-        folder_session_id=folder_session_id,
-        day=DAY,
+    sizes = OBJECTS if objects is None else objects
+    listing = SessionListing(
+        session_id=folder_session_id,
+        day=DAY.isoformat(),
         prefix=prefix,
         report_key=f"{prefix}{folder_session_id}_logged_Upload_Report.json",
         report_etag="etag-1",
-        objects=OBJECTS if objects is None else objects,
+        report_size=len(raw),
+        objects={relpath: [size, f'"etag-of-{relpath}"'] for relpath, size in sizes.items()},
+        tags_digest="d" * 32,
     )
+    return parse_report(raw, listing, file_types=frozenset(file_types))
 
 
 def with_tag(**fields: Any) -> dict[str, Any]:
@@ -140,6 +145,7 @@ class TestParseReport:
                 duration_s=3.0,
                 size_bytes=48044,
                 md5=MD5,
+                etag=f'"etag-of-{TAG_1}"',
             ),
             Event(
                 event_id=Event.make_id(SESSION, TAG_2),
@@ -152,6 +158,7 @@ class TestParseReport:
                 duration_s=None,
                 size_bytes=40044,
                 md5=MD5,
+                etag=f'"etag-of-{TAG_2}"',
             ),
         ]
 
@@ -195,14 +202,29 @@ class TestParseReport:
             pytest.param("in_progress", id="in-progress"),
             pytest.param("failed", id="failed"),
             pytest.param("", id="empty"),
-            pytest.param(None, id="null"),
+            pytest.param(False, id="false"),
+            pytest.param({"x": 1}, id="object"),
         ],
     )
-    def test_unfinished_upload_is_not_ready(self, status: str | None) -> None:
+    def test_unfinished_upload_is_not_ready(self, status: object) -> None:
         report = example_report()
         report["upload"]["status"] = status
         with pytest.raises(NotReady):
             parse(report)
+
+    @pytest.mark.parametrize(
+        "upload",
+        [
+            pytest.param({"status": None}, id="null-status"),
+            pytest.param({"finished_at": "2026-11-20T13:40:00Z"}, id="no-status"),
+            pytest.param(None, id="null-upload"),
+            pytest.param("complete", id="upload-not-an-object"),
+        ],
+    )
+    def test_upload_without_a_status_is_complete(self, upload: object) -> None:
+        report = example_report()
+        report["upload"] = upload
+        assert len(parse(report).session.events) == 2
 
     def test_accepts_a_utf8_bom(self) -> None:
         parsed = parse(b"\xef\xbb\xbf" + json.dumps(example_report()).encode())
@@ -307,7 +329,6 @@ class TestParseReportAudioTags:
         [
             pytest.param({"path": "../../x.wav"}, None, "leaves the session folder", id="parent-path"),
             pytest.param({"path": "/etc/x.wav"}, None, "leaves the session folder", id="absolute-path"),
-            pytest.param({"path": "AudioTags\\x.wav"}, None, "leaves the session folder", id="backslash"),
             pytest.param({}, {TAG_2: 40044, LOG: 91234}, "absent from the bucket", id="absent"),
             pytest.param({"size_bytes": 48045}, None, "size mismatch", id="size-mismatch"),
             pytest.param({"size_bytes": -1}, None, "size_bytes", id="negative-size"),
@@ -399,21 +420,111 @@ class TestParseReportAudioTags:
         event = parse(with_tag(frame_id=2**63 - 1)).session.events[0]
         assert event.frame_id == 2**63 - 1
 
-    def test_key_longer_than_the_column_is_rejected(self) -> None:
-        relpath = "AudioTags/" + "x" * 700 + ".wav"
-        parsed = parse(with_tag(path=relpath), objects={**OBJECTS, relpath: 48044})
+    def test_key_up_to_s3s_limit_is_an_event(self) -> None:
+        relpath = "AudioTags/" + "x" * (1024 - len(PREFIX) - 14) + ".wav"
+        parsed = parse(with_tag(path=relpath, size_bytes=48044), objects={**OBJECTS, relpath: 48044})
+        assert [e.relpath for e in parsed.session.events] == [relpath, TAG_2]
+        assert len(parsed.session.events[0].s3_key.encode()) == 1024
+
+    def test_a_path_no_key_can_have_is_rejected_by_its_position(self) -> None:
+        relpath = "AudioTags/" + "é" * 600 + ".wav"
+        parsed = parse(with_tag(path=relpath))
         [reject] = parsed.rejects
-        assert "longer than" in reject.reason
-        assert len(reject.object_key) <= 1024
+        assert "longer than 1024 bytes" in reject.reason
+        assert reject.object_key == f"{REPORT_KEY}#files[0]"
 
     def test_reason_of_a_huge_bad_path_stays_short(self) -> None:
         relpath = "../" + "x" * 10_000_000
         parsed = parse(with_tag(path=relpath))
         [reject] = parsed.rejects
-        assert len(reject.object_key) <= 1024
+        assert reject.object_key == f"{REPORT_KEY}#files[0]"
         assert len(reject.reason) < 2000
 
     def test_out_of_range_timestamp_rejects_only_its_audio_tag(self) -> None:
         parsed = parse(with_tag(timestamp="0001-01-01T00:00:00+01:00"))
         assert [e.relpath for e in parsed.session.events] == [TAG_2]
         assert "timestamp" in parsed.rejects[0].reason
+
+
+class TestParseReportHostileValues:
+    """What a report's JSON can hold that Python's own decoders and numbers trip over."""
+
+    @pytest.mark.parametrize(
+        ("raw", "message"),
+        [
+            pytest.param(
+                b'{"a": ' + b"9" * 5000 + b"}", "malformed JSON", id="integer-beyond-the-digit-limit"
+            ),
+            pytest.param(b"[" * 100_000 + b"]" * 100_000, "nested deeper", id="nesting-beyond-recursion"),
+            pytest.param(b'{"a": 1e999999}', "not a JSON object|report misses", id="float-beyond-double"),
+        ],
+    )
+    def test_numbers_and_nesting_beyond_pythons_limits_are_report_errors(
+        self, raw: bytes, message: str
+    ) -> None:
+        with pytest.raises(ReportError, match=message):
+            parse(raw)
+
+    @pytest.mark.parametrize(
+        "field", [pytest.param("vehicle_id", id="vehicle"), pytest.param("driver_id", id="driver")]
+    )
+    def test_a_lone_surrogate_in_a_field_rejects_the_session_naming_the_field(self, field: str) -> None:
+        raw = json.dumps(example_report()).replace(
+            '"drv-17"' if field == "driver_id" else '"veh042"', '"x\\ud800"'
+        )
+        with pytest.raises(ReportError, match=f"{field}.*surrogate"):
+            parse(raw.encode())
+
+    def test_a_nul_in_a_field_rejects_the_session(self) -> None:
+        report = example_report()
+        report["software_version"] = "4\x00"
+        with pytest.raises(ReportError, match="U\\+0000"):
+            parse(report)
+
+    @pytest.mark.parametrize(
+        ("fields", "message"),
+        [
+            pytest.param({"duration_s": 10**400}, "duration_s", id="duration-beyond-double"),
+            pytest.param({"frame_id": 10**30}, "frame_id", id="frame-id-huge"),
+            pytest.param({"size_bytes": 10**30}, "size_bytes", id="size-huge"),
+            pytest.param({"path": "AudioTags/x\ud800.wav"}, "surrogate", id="path-with-a-lone-surrogate"),
+            pytest.param({"path": {"nested": [1, 2]}}, "not a non-empty string", id="path-an-object"),
+            pytest.param({"md5": ["x"] * 3}, "md5", id="md5-a-list"),
+        ],
+    )
+    def test_hostile_entry_values_reject_only_their_file(self, fields: dict[str, Any], message: str) -> None:
+        parsed = parse(with_tag(**fields))
+        assert [e.relpath for e in parsed.session.events] == [TAG_2]
+        [reject] = parsed.rejects
+        assert message in reject.reason
+
+    def test_entries_that_are_not_objects_or_have_odd_types_are_ignored(self) -> None:
+        report = example_report()
+        report["files"] += [None, 5, "x", [1], {"type": ["audio_tag"]}, {"type": None}, {"type": 3}]
+        parsed = parse(report)
+        assert [e.relpath for e in parsed.session.events] == [TAG_1, TAG_2]
+        assert parsed.rejects == []
+
+
+class TestParseReportOtherFiles:
+    def test_files_of_the_kinds_asked_for_are_checked_and_kept(self) -> None:
+        raw_file = "camera/front_000.mp4"
+        objects = {**OBJECTS, raw_file: 73400320}
+        parsed = parse(example_report(), objects=objects, file_types=("audio_tag", "display_log", "raw"))
+        assert [(f.relpath, f.file_type, f.size_bytes) for f in parsed.session.files] == [
+            (LOG, "display_log", 91234),
+            (raw_file, "raw", 73400320),
+        ]
+        assert parsed.session.file_types == ["audio_tag", "display_log", "raw"]
+        assert parsed.rejects == []
+
+    def test_files_of_other_kinds_are_not_even_checked(self) -> None:
+        parsed = parse(example_report())  # the raw file is not in OBJECTS: nobody asked for it
+        assert parsed.session.files == []
+        assert parsed.rejects == []
+
+    def test_a_raw_file_absent_from_the_bucket_is_rejected_when_asked_for(self) -> None:
+        parsed = parse(example_report(), file_types=("audio_tag", "raw"))
+        [reject] = parsed.rejects
+        assert reject.object_key == PREFIX + "camera/front_000.mp4"
+        assert reject.reason.startswith("raw: ") and "absent" in reject.reason
