@@ -1,6 +1,6 @@
 """Names and tunables shared by the DAG, the operators and the tools.
 
-Connection and variable names are the contract's (§4). Tunables read the
+Connection and variable names are those of docs/contract.md §4. Tunables read the
 environment so an operator can change them without a code change; reading an
 environment variable is not I/O, so this module is safe at DAG parse time.
 """

@@ -11,7 +11,7 @@ MIN_YEAR, MAX_YEAR = 1000, 9999
 def parse_utc(value: str) -> dt.datetime:
     """Parse an ISO-8601 timestamp into an aware UTC datetime cut to milliseconds.
 
-    A timestamp without an offset is taken as UTC, the contract's time zone.
+    A timestamp without an offset is taken as UTC, the time zone of docs/contract.md.
     """
     parsed = dt.datetime.fromisoformat(value)
     if parsed.tzinfo is None:

@@ -1,7 +1,7 @@
 """Static checks of the deployment: docker-compose.yaml, Dockerfile, .env.example, .dockerignore.
 
 No Docker engine runs on the machines that test this project, so the tests read the files and
-hold them to the deployment issue and to contract §4. The helpers here are the few pieces of
+hold them to the deployment issue and to docs/contract.md §4. The helpers here are the few pieces of
 Docker's own behaviour they need: reading the compose file with its YAML anchors, reading an
 env file, and Compose's ``${...}`` interpolation.
 """

@@ -1,4 +1,4 @@
-"""docker-compose.yaml and .env.example, held to the deployment issue and to contract §4."""
+"""docker-compose.yaml and .env.example, held to the deployment issue and to docs/contract.md §4."""
 
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ EXPECTED_SERVICES = {
 ONE_SHOT = {"airflow-init", "minio-seed", "airflow-cli"}
 #: The services that run Airflow, all from the project's image with the common environment.
 AIRFLOW_SERVICES = sorted(name for name in EXPECTED_SERVICES if name.startswith("airflow-"))
-#: Contract §4: the connections and variables, as Airflow's environment variables.
+#: docs/contract.md §4: the connections and variables, as Airflow's environment variables.
 CONTRACT_ENV = {
     "AIRFLOW_CONN_EVENT_INGEST_S3",
     "AIRFLOW_CONN_EVENT_INGEST_DB",

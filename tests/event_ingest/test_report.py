@@ -23,7 +23,7 @@ OBJECTS = {TAG_1: 48044, TAG_2: 40044, LOG: 91234}
 
 
 def example_report() -> dict[str, Any]:
-    """The contract's example report, with sizes matching ``OBJECTS``."""
+    """The example report of docs/contract.md §1.2, with sizes matching ``OBJECTS``."""
     return {
         "report_version": 1,
         "session_id": SESSION,

@@ -109,7 +109,7 @@ def _report_key(prefix: str, day: date, session_id: str) -> str:
 
 
 def _log_times(s3_client: Any, bucket: str, report_key: str) -> tuple[dict[int, str], list[int]]:
-    """Frame -> time as the contract reads display logs (first line wins), and the frames seen twice."""
+    """Frame -> time as docs/contract.md §1.3 reads display logs (first line wins); frames seen twice."""
     report = _report(s3_client, bucket, report_key)
     times: dict[int, str] = {}
     repeated: list[int] = []
