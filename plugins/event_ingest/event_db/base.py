@@ -142,12 +142,18 @@ class EventDb(ABC):
             raise RuntimeError(f"{type(self).__name__} is not connected: call connect() first")
         return self._conn
 
-    def connect(self) -> None:
-        """Open the connection and create the tables if they are missing."""
+    def connect(self, *, create_tables: bool = True) -> None:
+        """Open the connection and create the tables if they are missing.
+
+        :param create_tables: false for a reader (the ingest view): it needs no DDL privilege, and on
+            PostgreSQL ``CREATE INDEX IF NOT EXISTS`` waits for every open write transaction on the
+            table, so a read would wait for a batch being loaded.
+        """
         conn = self.hook.get_conn()
         self._configure(conn)
         self._conn = conn
-        self._create_tables()
+        if create_tables:
+            self._create_tables()
 
     def close(self) -> None:
         if self._conn is not None:
