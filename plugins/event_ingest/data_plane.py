@@ -129,13 +129,19 @@ class Boto3Reader:
         if size is not None and size >= RANGED_MIN:
 
             def fetch(start: int, end: int) -> bytes:
-                with self._get(key, if_match, Range=f"bytes={start}-{end - 1}") as body:
+                body = self._get(key, if_match, Range=f"bytes={start}-{end - 1}")
+                try:
                     return body.read()
+                finally:
+                    body.close()
 
             yield from _ranged(fetch, size)
             return
-        with self._get(key, if_match) as body:
+        body = self._get(key, if_match)
+        try:
             yield from body.iter_chunks(_CHUNK)
+        finally:
+            body.close()
 
 
 class HookCredentialProvider:
