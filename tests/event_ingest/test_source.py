@@ -365,7 +365,6 @@ class TestKeysSeaweedfsCannotHold:
             pytest.param("2026/11/20/s/AudioTags/bell\x07\x1b[31m.wav", id="control-characters"),
             pytest.param("2026/11/20/s/AudioTags//double-slash.wav", id="empty-segment"),
             pytest.param("2026/11/20/s/AudioTags/./dot.wav", id="dot-segment"),
-            pytest.param("2026/11/20/s/AudioTags/line\nbreak\r.wav", id="line-breaks"),
         ],
     )
     def test_any_key_s3_holds_is_listed_and_read_exactly(
