@@ -31,7 +31,7 @@ def iter_lines(chunks: Iterable[bytes]) -> Iterator[str]:
     :data:`MAX_LINE` characters is dropped as it comes); strict decoding makes
     a corrupt log an error rather than a silent source of wrong times.
     """
-    decoder = codecs.getincrementaldecoder("utf-8")()
+    decoder = codecs.getincrementaldecoder("utf-8-sig")()  # a byte-order mark is no part of a line
     pending = ""
     offset = 0
     dropping = False  # inside a line too long to be a record
@@ -45,14 +45,14 @@ def iter_lines(chunks: Iterable[bytes]) -> Iterator[str]:
         *lines, pending = pending.split("\n")
         if lines and dropping:
             lines, dropping = lines[1:], False
-        yield from lines
+        yield from (line for line in lines if len(line) <= MAX_LINE)
         if len(pending) > MAX_LINE:
             pending, dropping = "", True
     try:
         pending += decoder.decode(b"", final=True)
     except UnicodeDecodeError:
         raise NotUtf8Error(f"display log is not UTF-8 (truncated sequence at byte {offset})") from None
-    if pending and not dropping:
+    if pending and not dropping and len(pending) <= MAX_LINE:
         yield pending
 
 

@@ -200,23 +200,22 @@ def parse_report(raw: bytes, listing: SessionListing, *, file_types: frozenset[s
         file_types=sorted(file_types | {AUDIO_TAG}),
     )
     parsed = ParsedReport(session)
-    seen_events: set[str] = set()
-    seen_files: set[str] = set()
+    seen: set[str] = set()
     for position, entry in enumerate(entries):
         kind = entry.get("type") if isinstance(entry, dict) else None
         if not isinstance(kind, str) or (kind != AUDIO_TAG and kind not in file_types):
             continue
+        path = entry.get("path")
+        if isinstance(path, str):
+            if path in seen:  # the first entry naming a path is the one that counts
+                continue
+            seen.add(path)
         try:
             if kind == AUDIO_TAG:
-                event = _event(entry, listing)
-                if event.event_id not in seen_events:
-                    seen_events.add(event.event_id)
-                    session.events.append(event)
+                session.events.append(_event(entry, listing))
             else:
                 relpath, key, size, md5, etag = _file(entry, listing)
-                if relpath not in seen_files:
-                    seen_files.add(relpath)
-                    session.files.append(SessionFile(key, relpath, kind, size, md5, etag))
+                session.files.append(SessionFile(key, relpath, kind, size, md5, etag))
         except Exception as exc:  # the entry's own bulkhead: one bad entry rejects only its file
             if is_infrastructure_fault(exc):
                 raise

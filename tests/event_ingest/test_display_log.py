@@ -6,7 +6,7 @@ from collections.abc import Iterable, Iterator
 
 import pytest
 
-from event_ingest.display_log import NotUtf8Error, find_frames, iter_lines
+from event_ingest.display_log import MAX_LINE, NotUtf8Error, find_frames, iter_lines
 
 
 def lines_then_fail(lines: Iterable[str]) -> Iterator[str]:
@@ -16,22 +16,24 @@ def lines_then_fail(lines: Iterable[str]) -> Iterator[str]:
 
 
 class TestIterLines:
+    def test_a_byte_order_mark_is_not_part_of_the_first_line(self) -> None:
+        assert list(iter_lines([b"\xef\xbb\xbf2026-11-20T10:00:00Z frame_id=1 x\n"])) == [
+            "2026-11-20T10:00:00Z frame_id=1 x"
+        ]
+
     @pytest.mark.parametrize(
-        ("chunks", "expected"),
+        "chunks",
         [
-            pytest.param([b"a\nb\n"], ["a", "b"], id="one-chunk"),
-            pytest.param([b"a\nb"], ["a", "b"], id="final-line-without-newline"),
-            pytest.param([b"ab", b"c\nd", b"e\n"], ["abc", "de"], id="chunks-split-lines"),
-            pytest.param([b"a", b"\n", b"b"], ["a", "b"], id="newline-alone"),
-            pytest.param([b"\xc3", b"\xa9t\xc3\xa9\n"], ["été"], id="split-two-byte-char"),
-            pytest.param([b"x\xe6", b"\x97", b"\xa5\n"], ["x日"], id="split-three-byte-char"),
-            pytest.param([b"\xf0\x9f", b"\x9a\x97"], ["🚗"], id="split-four-byte-char-at-end"),
-            pytest.param([b"a\n\nb\n"], ["a", "", "b"], id="empty-line-kept"),
-            pytest.param([b"a\r\nb\r\n"], ["a\r", "b\r"], id="crlf-keeps-cr"),
-            pytest.param([], [], id="no-chunks"),
-            pytest.param([b"", b""], [], id="empty-chunks"),
+            pytest.param([b"x" * (MAX_LINE + 1) + b"\nnext\n"], id="whole-in-one-chunk"),
+            pytest.param([b"x" * 10, b"x" * MAX_LINE + b"\nnext"], id="across-chunks"),
+            pytest.param([b"next\n", b"x" * (MAX_LINE + 1)], id="last-line-unterminated"),
         ],
     )
+    def test_a_line_longer_than_a_record_can_be_is_skipped_however_it_arrives(
+        self, chunks: list[bytes]
+    ) -> None:
+        assert list(iter_lines(chunks)) == ["next"]
+
     def test_yields_decoded_lines(self, chunks: list[bytes], expected: list[str]) -> None:
         assert list(iter_lines(chunks)) == expected
 

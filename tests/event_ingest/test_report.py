@@ -390,6 +390,13 @@ class TestParseReportAudioTags:
         assert [e.relpath for e in parsed.session.events] == [TAG_1, TAG_2]
         assert parsed.rejects == []
 
+    def test_a_later_bad_entry_for_a_path_already_listed_is_ignored(self) -> None:
+        report = example_report()
+        report["files"].append({**report["files"][0], "size_bytes": 1, "md5": "nonsense"})
+        parsed = parse(report)
+        assert [e.relpath for e in parsed.session.events] == [TAG_1, TAG_2]
+        assert parsed.rejects == []
+
     @pytest.mark.parametrize(
         ("stamp", "expected"),
         [
@@ -527,4 +534,5 @@ class TestParseReportOtherFiles:
         parsed = parse(example_report(), file_types=("audio_tag", "raw"))
         [reject] = parsed.rejects
         assert reject.object_key == PREFIX + "camera/front_000.mp4"
-        assert reject.reason.startswith("raw: ") and "absent" in reject.reason
+        assert reject.reason.startswith("raw: ")
+        assert "absent" in reject.reason
