@@ -34,6 +34,22 @@ class TestIterLines:
     ) -> None:
         assert list(iter_lines(chunks)) == ["next"]
 
+    @pytest.mark.parametrize(
+        ("chunks", "expected"),
+        [
+            pytest.param([b"a\nb\n"], ["a", "b"], id="one-chunk"),
+            pytest.param([b"a\nb"], ["a", "b"], id="final-line-without-newline"),
+            pytest.param([b"ab", b"c\nd", b"e\n"], ["abc", "de"], id="chunks-split-lines"),
+            pytest.param([b"a", b"\n", b"b"], ["a", "b"], id="newline-alone"),
+            pytest.param([b"\xc3", b"\xa9t\xc3\xa9\n"], ["été"], id="split-two-byte-char"),
+            pytest.param([b"x\xe6", b"\x97", b"\xa5\n"], ["x日"], id="split-three-byte-char"),
+            pytest.param([b"\xf0\x9f", b"\x9a\x97"], ["🚗"], id="split-four-byte-char-at-end"),
+            pytest.param([b"a\n\nb\n"], ["a", "", "b"], id="empty-line-kept"),
+            pytest.param([b"a\r\nb\r\n"], ["a\r", "b\r"], id="crlf-keeps-cr"),
+            pytest.param([], [], id="no-chunks"),
+            pytest.param([b"", b""], [], id="empty-chunks"),
+        ],
+    )
     def test_yields_decoded_lines(self, chunks: list[bytes], expected: list[str]) -> None:
         assert list(iter_lines(chunks)) == expected
 
