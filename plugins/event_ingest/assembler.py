@@ -15,7 +15,7 @@ import datetime as dt
 import hashlib
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TypeVar
 
@@ -31,7 +31,7 @@ from event_ingest.model import (
     SessionFile,
     SessionListing,
 )
-from event_ingest.report import ParsedReport, parse_report
+from event_ingest.report import ParsedReport, decode, session_of, unlisted_paths
 from event_ingest.safe_text import check_storable, excerpt
 from event_ingest.source import S3Source
 
@@ -108,7 +108,12 @@ class SessionAssembler:
         if listing.report_size > MAX_REPORT_BYTES:
             raise ReportError(f"report is {listing.report_size} bytes, more than {MAX_REPORT_BYTES}")
         raw = self.source.read(listing.report_key, size=listing.report_size)
-        parsed = parse_report(raw, listing, file_types=self.file_types)
+        report = decode(raw)
+        unlisted = unlisted_paths(report, listing, file_types=self.file_types)
+        if unlisted:
+            found = {path: self.source.head(listing.prefix + path) for path in unlisted}
+            listing = replace(listing, objects={**listing.objects, **{p: f for p, f in found.items() if f}})
+        parsed = session_of(report, listing, file_types=self.file_types)
         for item in (*parsed.session.events, *parsed.session.files):
             if item.etag is not None and len(check_storable(item.etag, "ETag")) > MAX_ETAG:
                 raise ReportError(
@@ -129,7 +134,8 @@ class SessionAssembler:
 
         Reads the session's display logs in key order and stops as soon as every wanted frame is
         found. Frames that no log holds stay ``unresolved``; a log that cannot be read (not UTF-8,
-        gone, anything else in its bytes) is itself rejected, and the others are still read.
+        gone, anything else in its bytes) is itself rejected, gives no times (not even those before
+        its bad bytes), and the others are still read.
         """
         events = parsed.session.events
         wanted = {e.frame_id for e in events if e.event_time is None and e.frame_id is not None}
@@ -142,16 +148,20 @@ class SessionAssembler:
             key = listing.prefix + relpath
             size = listing.objects[relpath][0]
 
-            def read(key: str = key, size: int = size) -> None:
+            def read(key: str = key, size: int = size, found: dict[int, str] = found) -> dict[int, str]:
+                times = dict(found)  # first line wins across logs: start from what earlier logs gave
                 display_log.find_frames(
-                    display_log.iter_lines(self.source.iter_object(key, size=size)), wanted, found
+                    display_log.iter_lines(self.source.iter_object(key, size=size)), wanted, times
                 )
+                return times
 
             outcome = guard(
                 read, object_key=key, session_id=listing.session_id, day=listing.day, what="display log"
             )
             if isinstance(outcome, Reject):
                 parsed.rejects.append(outcome)
+            else:
+                found = outcome
         for event in events:
             if event.event_time is None and event.frame_id in found:
                 event.event_time = found[event.frame_id]
@@ -160,7 +170,7 @@ class SessionAssembler:
     # -- the files --------------------------------------------------------------------------------
 
     def plan_downloads(self, session: Session) -> tuple[list[Download], list[Reject]]:
-        """Where each new file of ``session`` goes, its folder made; a file that can go nowhere is rejected."""
+        """Where each new file of ``session`` goes, its folder made; a file that can go nowhere: rejected."""
         day = dt.date.fromisoformat(session.session_date)
         planned: list[Download] = []
         rejects: list[Reject] = []

@@ -161,7 +161,35 @@ def _where(entry: Any, position: int, listing: SessionListing) -> str:
 
 
 def parse_report(raw: bytes, listing: SessionListing, *, file_types: frozenset[str]) -> ParsedReport:
-    """Turn a report into a session with one event per audio tag.
+    """Turn a report's bytes into a session, one event per audio tag (:func:`decode`, :func:`session_of`)."""
+    return session_of(decode(raw), listing, file_types=file_types)
+
+
+def unlisted_paths(
+    report: dict[str, Any], listing: SessionListing, *, file_types: frozenset[str]
+) -> list[str]:
+    """Paths of the report's entries (of the kinds asked for) that the listing did not keep.
+
+    The listing keeps the files whose path says what they are (``AudioTags/``, ``*.wav``, display
+    logs); a report may put a file of its kind elsewhere. Only such unconventional paths are given:
+    a conventional one the listing lacks is absent from the bucket.
+    """
+    entries = report.get("files")
+    paths = []
+    for entry in entries if isinstance(entries, list) else []:
+        kind = entry.get("type") if isinstance(entry, dict) else None
+        path = entry.get("path") if isinstance(entry, dict) else None
+        if not isinstance(kind, str) or not isinstance(path, str) or path in listing.objects:
+            continue
+        if (kind == AUDIO_TAG or kind in file_types) and layout.file_type(path) != kind:
+            paths.append(path)
+    return sorted(set(paths))
+
+
+def session_of(
+    report: dict[str, Any], listing: SessionListing, *, file_types: frozenset[str]
+) -> ParsedReport:
+    """Turn a decoded report into a session with one event per audio tag.
 
     :param listing: the session folder as listed: its name, day, prefix and the sizes and ETags of
         its files; the report must agree with it.
@@ -170,7 +198,6 @@ def parse_report(raw: bytes, listing: SessionListing, *, file_types: frozenset[s
     :raises ReportError: the whole session is unusable.
     :raises NotReady: ``upload.status`` says the upload is still going on.
     """
-    report = decode(raw)
     session_id = _text(report, "session_id", required=True)
     if session_id != listing.session_id:
         raise ReportError(f"session_id {excerpt(repr(session_id))} differs from its folder")

@@ -109,15 +109,12 @@ class BatchRunner:
         folders are marked, to be rejected without being read.
         """
         self.source.connect()
-        first_day: dict[str, str] = {}
-        listings: list[SessionListing] = []
-        for day in sorted(set(days)):
-            for listing in self.source.list_day(day, file_types=self.file_types):
-                listing.earlier_day = first_day.setdefault(listing.session_id, listing.day)
-                if listing.earlier_day == listing.day:
-                    listing.earlier_day = None
-                listings.append(listing)
-        return _batches(listings, batch_size, max_batches)
+        listings = [
+            listing
+            for day in sorted(set(days))
+            for listing in self.source.list_day(day, file_types=self.file_types)
+        ]
+        return _batches(_mark_later_folders(listings), batch_size, max_batches)
 
     def discover_keys(
         self, report_keys: Iterable[str], *, batch_size: int, max_batches: int = 1024
@@ -141,7 +138,7 @@ class BatchRunner:
         found = self._map(
             lambda folder: self.source.list_session(*folder, file_types=self.file_types), folders
         )
-        return _batches([listing for listing in found if listing is not None], batch_size, max_batches)
+        return _batches(_mark_later_folders([x for x in found if x is not None]), batch_size, max_batches)
 
     # -- the batch's steps ------------------------------------------------------------------------
 
@@ -236,6 +233,15 @@ class BatchRunner:
             loaded_sessions=result.sessions,
             loaded_events=result.events,
         )
+
+
+def _mark_later_folders(listings: list[SessionListing]) -> list[SessionListing]:
+    """Mark each folder whose session id an earlier day's folder (in ``listings``, oldest first) holds too."""
+    first_day: dict[str, str] = {}
+    for listing in listings:
+        earliest = first_day.setdefault(listing.session_id, listing.day)
+        listing.earlier_day = earliest if earliest != listing.day else None
+    return listings
 
 
 def _batches(listings: list[SessionListing], batch_size: int, max_batches: int) -> list[Batch]:

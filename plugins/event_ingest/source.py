@@ -133,6 +133,18 @@ class S3Source:
                 tags_digest=tags_digest(tags.get(session_id, {})),
             )
 
+    def head(self, key: str) -> list[Any] | None:
+        """``[size, etag]`` of ``key``, or ``None`` when it is not in the bucket."""
+        from botocore.exceptions import ClientError
+
+        try:
+            found = self.hook.get_conn().head_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if str(exc.response.get("Error", {}).get("Code", "")) in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise
+        return [int(found["ContentLength"]), found.get("ETag")]
+
     def read(self, key: str, *, size: int | None = None, if_match: str | None = None) -> bytes:
         """The whole body of ``key``.
 

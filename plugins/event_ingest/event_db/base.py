@@ -391,7 +391,9 @@ class EventDb(ABC):
         loaded_events = {
             row[0]
             for row in self._query_in(
-                cursor, "SELECT event_id FROM events WHERE session_id IN ({marks})", [s.session_id for s in sessions]
+                cursor,
+                "SELECT event_id FROM events WHERE session_id IN ({marks})",
+                [s.session_id for s in sessions],
             )
         }
         with_new = [s for s in sessions if any(e.event_id not in loaded_events for e in s.events)]

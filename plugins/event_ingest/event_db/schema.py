@@ -179,7 +179,7 @@ def event_row(event: Event, now: str) -> tuple[Any, ...]:
         event.duration_s,
         event.size_bytes,
         event.md5,
-        event.etag,
+        event.etag.strip('"') if event.etag else None,  # as sessions.report_etag: without S3's quotes
         event.local_path,
         now,
     )
