@@ -2,16 +2,17 @@
 
 ::
 
-    discover ─► ingest_batch[0]: filter_existing ─► fetch_metadata ─► download_audio ─► load_to_db ─┐
-             ─► ingest_batch[1]: ...                                                                ├─►
-             ─► ingest_batch[n]: ...                                                                ┘
-        ─► summarize_run ─► emit_asset_event
+    discover_sessions ─┬─► ingest_batch[0] ─┬─► summarize_run      ingest_batch[n] =
+                       ├─► ingest_batch[1] ─┤                        filter_existing ─► fetch_metadata
+                       └─► ingest_batch[n] ─┴─► emit_asset_event     ─► download_audio ─► load_to_db
 
 The group is mapped over the batches (``expand`` on a ``@task_group``): each batch flows through its
 own chain, so batch 3 loading never waits on batch 7 downloading, and a batch that fails for good
-leaves the others loaded. ``summarize_run`` runs whatever happened (``all_done``), adds up the
-batches that finished and fails the run if one did not; ``emit_asset_event`` then announces what
-was loaded. The DAG files are wiring only: they build a discover task and call :func:`add_ingest_steps`.
+leaves the others loaded. Once every batch is done (``all_done``), ``summarize_run`` adds up the
+batches that finished, records the run and fails it if one did not, and beside it
+``emit_asset_event`` announces what was loaded (a run with a failed batch still announces what its
+other batches loaded). The DAG files are wiring only: they build a discover task and call
+:func:`add_ingest_steps`.
 """
 
 from __future__ import annotations
@@ -89,11 +90,11 @@ def add_ingest_steps(discover: BaseOperator) -> SummarizeRunOperator:
         trigger_rule=TriggerRule.ALL_DONE,
         **SOURCE,
     )
-    loaded >> summary
-    summary >> EmitAssetEventOperator(
+    announce = EmitAssetEventOperator(
         task_id="emit_asset_event",
         discover_task_id=discover.task_id,
-        summary_task_id=summary.task_id,
+        trigger_rule=TriggerRule.ALL_DONE,
         pool=settings.POOL,
     )
+    loaded >> [summary, announce]
     return summary

@@ -16,6 +16,7 @@ import datetime as dt
 import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -332,13 +333,43 @@ class LoadToDbOperator(_BatchOperator):
         return vars(summary)
 
 
+@dataclass
+class RunTotals:
+    """What the batches of a run came to: the plan discovery pushed, and the sum of those that finished."""
+
+    days: list[str]
+    batches: int
+    failed: int
+    counts: dict[str, int]
+
+    @classmethod
+    def of(cls, ti: Any, discover_task_id: str) -> RunTotals | None:
+        """Read the run's plan and its batches' ``load_to_db`` results; ``None`` if discovery never finished.
+
+        A batch without a result failed for good (or its group never reached the load).
+        """
+        plan = ti.xcom_pull(task_ids=discover_task_id, key=PLAN_KEY)
+        if plan is None:
+            return None
+        count = int(plan["batches"])
+        results = (
+            ti.xcom_pull(task_ids=f"{BATCH_GROUP}.{LOAD_TASK}", map_indexes=list(range(count)))
+            if count
+            else []
+        )
+        if isinstance(results, dict):
+            results = [results]
+        done = [r for r in results or [] if r]
+        return cls(list(plan["days"]), count, count - len(done), vars(BatchSummary.total(done)))
+
+
 class SummarizeRunOperator(EventIngestBaseOperator):
     """Add up the batches that finished, record the run in ``ingest_runs``, and fail it if a batch failed.
 
-    Runs whatever happened upstream (trigger rule ``all_done``). A batch without a ``load_to_db``
-    result failed for good; the others' counts are summed and recorded, then the task fails so
-    that the run shows as failed (its ledger row says so), while every other batch stays loaded.
-    Returns the run's counts.
+    Runs whatever happened upstream (trigger rule ``all_done``). The counts of the batches that
+    finished are summed and recorded, with the number that did not; then, if any failed, the task
+    fails so that the run shows as failed (its ledger row says so), while every other batch stays
+    loaded. Returns the run's counts.
 
     :param discover_task_id: the task that pushed the run's plan.
     """
@@ -348,66 +379,54 @@ class SummarizeRunOperator(EventIngestBaseOperator):
         self.discover_task_id = discover_task_id
 
     def execute(self, context: Any) -> dict[str, int]:
-        ti = context["ti"]
-        plan = ti.xcom_pull(task_ids=self.discover_task_id, key=PLAN_KEY)
         with log_fields(context):
-            if plan is None:
+            totals = RunTotals.of(context["ti"], self.discover_task_id)
+            if totals is None:
                 raise AirflowFailException("the run did not start: discovering its sessions failed")
-            count = int(plan["batches"])
-            results = (
-                ti.xcom_pull(task_ids=f"{BATCH_GROUP}.{LOAD_TASK}", map_indexes=list(range(count)))
-                if count
-                else []
-            )
-            if isinstance(results, dict):
-                results = [results]
-            done = [r for r in results or [] if r]
-            failed = count - len(done)
-            total = vars(BatchSummary.total(done))
             with self.place(context).open_db() as db:
                 db.finish_run(
                     dag_run_id=context["dag_run"].run_id,
-                    state="failed" if failed else "success",
-                    counts=total,
-                    failed_batches=failed,
+                    state="failed" if totals.failed else "success",
+                    counts=totals.counts,
+                    failed_batches=totals.failed,
                 )
             self.log.info(
                 "Run summary: %s",
-                " ".join(f"{k}={v}" for k, v in total.items()),
-                failed_batches=failed,
-                **total,
+                " ".join(f"{k}={v}" for k, v in totals.counts.items()),
+                failed_batches=totals.failed,
+                **totals.counts,
             )
-            if failed:
-                raise AirflowFailException(f"{failed} of {count} batch(es) failed; the others are loaded")
-        return total
+            if totals.failed:
+                raise AirflowFailException(
+                    f"{totals.failed} of {totals.batches} batch(es) failed; the others are loaded"
+                )
+        return totals.counts
 
 
 class EmitAssetEventOperator(BaseOperator):
     """Announce on the ``event_ingest_events`` asset what a run loaded; skip when it loaded nothing.
 
-    The asset event's extra holds the run's days and counts, for downstream DAGs scheduled on it.
+    Runs beside ``summarize_run`` once every batch is done (trigger rule ``all_done``), so that a
+    run with a failed batch still announces what its other batches loaded (the extra says how many
+    failed). The asset event's extra holds the run's days and counts, for downstream DAGs.
 
     :param discover_task_id: the task that pushed the run's plan.
-    :param summary_task_id: the task that returned the run's counts.
     """
 
-    def __init__(self, *, discover_task_id: str, summary_task_id: str, **kwargs: Any) -> None:
+    def __init__(self, *, discover_task_id: str, **kwargs: Any) -> None:
         super().__init__(outlets=[EVENTS_ASSET], **kwargs)
         self.discover_task_id = discover_task_id
-        self.summary_task_id = summary_task_id
 
     def execute(self, context: Any) -> None:
-        ti = context["ti"]
-        total = ti.xcom_pull(task_ids=self.summary_task_id)
-        plan = ti.xcom_pull(task_ids=self.discover_task_id, key=PLAN_KEY) or {}
-        if not total or not (total.get("loaded_sessions") or total.get("loaded_events")):
+        totals = RunTotals.of(context["ti"], self.discover_task_id)
+        if totals is None or not (totals.counts["loaded_sessions"] or totals.counts["loaded_events"]):
             raise AirflowSkipException("nothing was loaded: no asset event")
-        days = plan.get("days") or []
         context["outlet_events"][EVENTS_ASSET].extra = {
             "dag_id": context["dag_run"].dag_id,
             "dag_run_id": context["dag_run"].run_id,
-            "first_day": days[0] if days else None,
-            "last_day": days[-1] if days else None,
-            "days": days,
-            **total,
+            "first_day": totals.days[0] if totals.days else None,
+            "last_day": totals.days[-1] if totals.days else None,
+            "days": totals.days,
+            "failed_batches": totals.failed,
+            **totals.counts,
         }
