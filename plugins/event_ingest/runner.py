@@ -190,9 +190,9 @@ class BatchRunner:
             for event in session.events:
                 if event.event_id not in known:
                     new.append(event)
-                elif event.etag and known[event.event_id] and known[event.event_id] != event.etag:
-                    loaded = known[event.event_id]
-                    reason = f"audio tag: changed after it was loaded (ETag {loaded}, now {event.etag})"
+                elif event.etag and known[event.event_id] not in (None, event.etag.strip('"')):
+                    loaded, now = known[event.event_id], event.etag.strip('"')
+                    reason = f"audio tag: changed after it was loaded (ETag {loaded}, now {now})"
                     batch.rejects.append(
                         Reject(event.s3_key, session.session_id, reason, session.session_date)
                     )
