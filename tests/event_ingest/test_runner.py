@@ -1,7 +1,8 @@
-"""Tests for event_ingest.steps: the five steps of a run over a batch, on SeaweedFS and SQLite.
+"""Tests for event_ingest.runner: the steps of a run over a batch, on SeaweedFS and SQLite.
 
 The bucket is filled by the demo generator, whose manifest says what each step must make of it. Between
-steps a batch goes through its XCom form (JSON of ``Batch.to_dict()``), as it does between tasks.
+steps a batch goes through its XCom form (``Batch.to_xcom()``), as it does between tasks. Each step gets
+a runner of its own, as each task builds its own.
 """
 
 from __future__ import annotations
@@ -12,20 +13,21 @@ import json
 import sqlite3
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from event_ingest import steps
-from event_ingest.aws_helper import AwsHelper, S3AccessError
 from event_ingest.data_plane import DATA_PLANES
-from event_ingest.event_db import SqliteEventDb
+from event_ingest.errors import S3AccessError
+from event_ingest.event_db.sqlite import SqliteEventDb
 from event_ingest.model import Batch, Reject, Session, SessionListing
+from event_ingest.runner import STEP_NEEDS, BatchRunner, BatchSummary, Place, ingest
 from event_ingest.settings import S3_CONN_ID
 from event_ingest.timestamps import normalize
 from include import generator
-from include.services import SeaweedS3
+from tools.services import SeaweedS3
 
 DAY = dt.date(2026, 11, 20)
 NEXT_DAY = dt.date(2026, 11, 21)
@@ -48,7 +50,7 @@ FETCH_KINDS = [kind for kind in generator.BAD_KINDS if kind != "md5_mismatch"]
 
 def xcom(batch: Batch) -> Batch:
     """The batch as the next task gets it."""
-    return Batch.from_dict(json.loads(json.dumps(batch.to_dict())))
+    return Batch.from_xcom(json.loads(json.dumps(batch.to_xcom())))
 
 
 def expected_events(manifest: generator.Manifest) -> dict[str, generator.ExpectedEvent]:
@@ -76,29 +78,35 @@ def client(seaweed: SeaweedS3) -> Any:
 
 
 class Source:
-    """A fresh bucket, filled by the generator and read through AwsHelper."""
+    """A fresh bucket, filled by the generator; ``place`` says where a run reads and writes."""
 
-    def __init__(self, seaweed: SeaweedS3, client: Any) -> None:
+    def __init__(self, seaweed: SeaweedS3, client: Any, data_dir: Path) -> None:
         self.client = client
         self.bucket = seaweed.create_bucket(f"t{uuid.uuid4().hex[:12]}")
+        self.data_dir = data_dir
 
     def seed(self, **kwargs: Any) -> generator.Manifest:
         options = {"days": [DAY], "tags_per_session": 3, "tag_bytes": 512, **kwargs}
         return generator.generate_bucket(self.client, self.bucket, **options)
 
-    def aws(self, data_plane: str | None = None) -> AwsHelper:
-        return AwsHelper(aws_conn_id=S3_CONN_ID, bucket=self.bucket, concurrency=4, data_plane=data_plane)
+    def place(self, data_plane: str | None = None, run_id: str = "run-1", **fields: Any) -> Place:
+        return Place(
+            bucket=self.bucket,
+            data_dir=self.data_dir,
+            aws_conn_id=S3_CONN_ID,
+            concurrency=4,
+            data_plane=data_plane,
+            dag_run_id=run_id,
+            **fields,
+        )
 
-
-@pytest.fixture
-def source(seaweed: SeaweedS3, client: Any) -> Source:
-    return Source(seaweed, client)
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[SqliteEventDb]:
-    with SqliteEventDb(tmp_path / "events.sqlite3") as database:
-        yield database
+    def step(self, name: str, batch: Batch | None = None, **place: Any) -> Any:
+        """One step as its task runs it: a runner of its own, the batch through its XCom form."""
+        with self.place(**place).runner(**STEP_NEEDS[name]) as runner:
+            if name == "discover":
+                return [xcom(b) for b in runner.discover([DAY], batch_size=1000)]
+            result = getattr(runner, name)(xcom(batch) if batch else batch)
+            return xcom(result) if isinstance(result, Batch) else result
 
 
 @pytest.fixture
@@ -106,49 +114,107 @@ def data_dir(tmp_path: Path) -> Path:
     return tmp_path / "data"
 
 
-def one_batch(aws: AwsHelper, days: list[dt.date] | None = None) -> Batch:
-    (batch,) = steps.discover(aws, days or [DAY], batch_size=1000, max_batches=1024)
-    return xcom(batch)
+@pytest.fixture
+def source(seaweed: SeaweedS3, client: Any, data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Source:
+    monkeypatch.delenv("AIRFLOW_CONN_EVENT_INGEST_DB", raising=False)  # the embedded SQLite in data_dir
+    return Source(seaweed, client, data_dir)
 
 
-def run_steps(aws: AwsHelper, db: SqliteEventDb, data_dir: Path, run_id: str) -> steps.BatchSummary:
+@pytest.fixture
+def db(source: Source) -> Iterator[SqliteEventDb]:
+    with source.place().open_db() as database:
+        assert isinstance(database, SqliteEventDb)
+        yield database
+
+
+def one_batch(source: Source, **place: Any) -> Batch:
+    (batch,) = source.step("discover", **place)
+    return batch
+
+
+def run_steps(source: Source, run_id: str, **place: Any) -> BatchSummary:
     """One batch through every step, as the mapped tasks run it."""
-    batch = xcom(steps.filter_existing(db, one_batch(aws)))
-    batch = xcom(steps.fetch_metadata(aws, db, batch, data_dir))
-    batch = xcom(steps.download_audio(aws, batch, data_dir))
-    return steps.load(db, batch, run_id)
+    batch = one_batch(source, **place)
+    for name in ("filter_existing", "fetch_metadata", "download"):
+        batch = source.step(name, batch, run_id=run_id, **place)
+    return source.step("load", batch, run_id=run_id, **place)
 
 
 @pytest.fixture(scope="module")
 def two_days(seaweed: SeaweedS3, client: Any) -> dict[str, Any]:
     """Five sessions on DAY, two on NEXT_DAY; read-only."""
-    source = Source(seaweed, client)
+    source = Source(seaweed, client, Path("/nonexistent"))
     manifest = source.seed(days=[DAY, NEXT_DAY], sessions_per_day={DAY: 5, NEXT_DAY: 2}, tags_per_session=1)
     ordered = sorted(manifest.sessions.values(), key=lambda s: (s.day, s.session_id))
     return {"source": source, "session_ids": [s.session_id for s in ordered]}
 
 
+def discover(source: Source, days: list[dt.date], **options: Any) -> list[Batch]:
+    return BatchRunner(source=source.place().source()).discover(days, **options)
+
+
 class TestDiscover:
     def test_cuts_the_sessions_of_the_days_into_batches(self, two_days: dict[str, Any]) -> None:
-        batches = steps.discover(two_days["source"].aws(), [DAY, NEXT_DAY], batch_size=3, max_batches=100)
+        batches = discover(two_days["source"], [NEXT_DAY, DAY], batch_size=3, max_batches=100)
         assert [b.index for b in batches] == [0, 1, 2]
         assert [len(b.listings) for b in batches] == [3, 3, 1]
         assert [b.discovered for b in batches] == [3, 3, 1]
         assert [x.session_id for b in batches for x in b.listings] == two_days["session_ids"]
-        assert all((b.sessions, b.rejects, b.skipped, b.deferred) == ([], [], 0, 0) for b in batches)
+        assert all((b.sessions, b.rejects, b.deferrals, b.skipped) == ([], [], [], 0) for b in batches)
 
     def test_grows_the_batch_size_to_stay_within_max_batches(self, two_days: dict[str, Any]) -> None:
-        batches = steps.discover(two_days["source"].aws(), [DAY, NEXT_DAY], batch_size=1, max_batches=2)
+        batches = discover(two_days["source"], [DAY, NEXT_DAY], batch_size=1, max_batches=2)
         assert [len(b.listings) for b in batches] == [4, 3]
         assert [x.session_id for b in batches for x in b.listings] == two_days["session_ids"]
 
     def test_empty_day_gives_no_batch(self, two_days: dict[str, Any]) -> None:
-        assert steps.discover(two_days["source"].aws(), [EMPTY_DAY], batch_size=3, max_batches=100) == []
+        assert discover(two_days["source"], [EMPTY_DAY], batch_size=3, max_batches=100) == []
 
     def test_missing_bucket_fails_before_listing(self) -> None:
-        aws = AwsHelper(aws_conn_id=S3_CONN_ID, bucket="no-such-bucket-4711")
+        runner = BatchRunner(source=Place(bucket="no-such-bucket-4711", data_dir=Path("/x")).source())
         with pytest.raises(S3AccessError, match="no-such-bucket-4711"):
-            steps.discover(aws, [DAY], batch_size=3, max_batches=100)
+            runner.discover([DAY], batch_size=3, max_batches=100)
+
+    def test_a_session_id_under_two_days_is_the_earlier_days_session(
+        self, source: Source, client: Any
+    ) -> None:
+        manifest = source.seed(days=[DAY], sessions_per_day=1)
+        (session_id,) = manifest.sessions
+        for key in [o["Key"] for o in client.list_objects_v2(Bucket=source.bucket)["Contents"]]:
+            body = client.get_object(Bucket=source.bucket, Key=key)["Body"].read()
+            client.put_object(
+                Bucket=source.bucket, Key=key.replace(f"{DAY:%Y/%m/%d}", f"{NEXT_DAY:%Y/%m/%d}"), Body=body
+            )
+
+        (batch,) = discover(source, [NEXT_DAY, DAY], batch_size=10)
+
+        assert [(x.session_id, x.day, x.earlier_day) for x in batch.listings] == [
+            (session_id, DAY.isoformat(), None),
+            (session_id, NEXT_DAY.isoformat(), DAY.isoformat()),
+        ]
+
+
+class TestDiscoverKeys:
+    def test_takes_the_notified_reports_and_ignores_every_other_key(self, source: Source) -> None:
+        manifest = source.seed(sessions_per_day=3, tags_per_session=1)
+        first, second, _ = sorted(manifest.sessions.values(), key=lambda s: s.session_id)
+        keys = [
+            first.report_key,
+            second.report_key,
+            first.report_key,  # notifications come more than once
+            next(iter(first.events.values())).key,
+            "README.md",
+            f"{DAY:%Y/%m/%d}/nobody/nobody_logged_Upload_Report.json",
+        ]
+        runner = BatchRunner(source=source.place().source())
+
+        (batch,) = runner.discover_keys(keys, batch_size=10)
+
+        assert [x.session_id for x in batch.listings] == [first.session_id, second.session_id]
+        assert batch.listings[0] == next(
+            x for x in runner.source.list_day(DAY) if x.session_id == first.session_id
+        )
+        assert runner.discover_keys(["README.md"], batch_size=10) == []
 
 
 def listing(session_id: str, etag: str) -> SessionListing:
@@ -162,35 +228,38 @@ def listing(session_id: str, etag: str) -> SessionListing:
     )
 
 
-def load_known(db: SqliteEventDb, session_id: str, etag: str) -> None:
+def load_known(db: SqliteEventDb, session_id: str, etag: str, *, day: dt.date = DAY, **fields: Any) -> None:
     """A session the database holds already, without events."""
-    db.load_session(
-        Session(
-            session_id=session_id,
-            vehicle_id="veh001",
-            driver_id=None,
-            started_at="2026-11-20 10:00:00.000",
-            ended_at=None,
-            session_date=DAY.isoformat(),
-            software_version=None,
-            report_key=listing(session_id, etag).report_key,
-            report_etag=etag,
-        )
+    session = Session(
+        session_id=session_id,
+        vehicle_id="veh001",
+        driver_id=None,
+        started_at=f"{day} 10:00:00.000",
+        ended_at=None,
+        session_date=day.isoformat(),
+        software_version=None,
+        report_key=listing(session_id, etag).report_key,
+        report_etag=etag,
+        **fields,
     )
+    db.load_batch(Batch(index=0, sessions=[session], processed=[session_id]), "run-0")
 
 
 class TestFilterExisting:
     def test_skips_unchanged_sessions_without_open_rejects(self, db: SqliteEventDb) -> None:
         load_known(db, "s_clean", "etag-1")
         load_known(db, "s_fixed", "etag-1")
-        fixed = Reject("k/s_fixed/AudioTags/tag_0001.wav", "s_fixed", "audio tag: md5 mismatch")
-        db.record_rejects([fixed], "run-1")
-        db.resolve_rejects(["s_fixed"], still_rejected=[])
+        fixed = Reject(
+            "k/s_fixed/AudioTags/tag_0001.wav", "s_fixed", "audio tag: md5 mismatch", DAY.isoformat()
+        )
+        db.load_batch(Batch(index=0, rejects=[fixed]), "run-1")
+        fixed_session = load_known  # loading the session again, without the reject, resolves it
+        fixed_session(db, "s_fixed", "etag-1")
         batch = Batch(
             index=0, listings=[listing("s_clean", "etag-1"), listing("s_fixed", "etag-1")], discovered=2
         )
 
-        batch = steps.filter_existing(db, batch)
+        batch = BatchRunner(db=db).filter_existing(batch)
 
         assert (batch.listings, batch.skipped, batch.discovered) == ([], 2, 2)
 
@@ -198,19 +267,58 @@ class TestFilterExisting:
         load_known(db, "s_clean", "etag-1")
         load_known(db, "s_changed", "etag-1")
         load_known(db, "s_rejected", "etag-1")
-        open_reject = Reject("k/s_rejected/AudioTags/tag_0002.wav", "s_rejected", "audio tag: size mismatch")
-        db.record_rejects([open_reject], "run-1")
+        load_known(db, "s_retagged", "etag-1")
+        load_known(db, "s_audio_only", "etag-1")
+        open_reject = Reject(
+            "k/s_rejected/AudioTags/tag_0002.wav", "s_rejected", "audio tag: size mismatch", DAY.isoformat()
+        )
+        db.load_batch(Batch(index=0, rejects=[open_reject]), "run-1")
         listings = [
             listing("s_new", "etag-1"),
             listing("s_clean", "etag-1"),
             listing("s_changed", "etag-2"),
             listing("s_rejected", "etag-1"),
+            replace(listing("s_retagged", "etag-1"), tags_digest="an audio tag was replaced"),
+            listing("s_audio_only", "etag-1"),
         ]
 
-        batch = steps.filter_existing(db, Batch(index=0, listings=listings, discovered=4))
+        batch = BatchRunner(db=db, file_types=["raw"]).filter_existing(
+            Batch(index=0, listings=listings, discovered=6)
+        )
 
-        assert [x.session_id for x in batch.listings] == ["s_new", "s_changed", "s_rejected"]
-        assert batch.skipped == 1
+        # A run that also downloads raw files goes through every session loaded without them.
+        assert [x.session_id for x in batch.listings] == [x.session_id for x in listings]
+        assert batch.skipped == 0
+        batch = BatchRunner(db=db).filter_existing(Batch(index=0, listings=listings, discovered=6))
+        assert [x.session_id for x in batch.listings] == ["s_new", "s_changed", "s_rejected", "s_retagged"]
+        assert batch.skipped == 2
+
+    @pytest.mark.parametrize(
+        ("loaded_day", "reason"),
+        [
+            pytest.param(
+                dt.date(2026, 11, 19), "already found under 2026-11-19", id="loaded-from-an-earlier-day"
+            ),
+            pytest.param(
+                NEXT_DAY, "already loaded from the folder of 2026-11-21", id="loaded-from-a-later-day"
+            ),
+        ],
+    )
+    def test_a_folder_of_a_session_loaded_from_another_day_is_rejected(
+        self, db: SqliteEventDb, loaded_day: dt.date, reason: str
+    ) -> None:
+        load_known(db, "s_moved", "etag-1", day=loaded_day)
+
+        batch = BatchRunner(db=db).filter_existing(Batch(index=0, listings=[listing("s_moved", "etag-9")]))
+
+        assert batch.listings == []
+        (reject,) = batch.rejects
+        assert (reject.object_key, reject.session_id, reject.day) == (
+            listing("s_moved", "etag-9").report_key,
+            "s_moved",
+            DAY.isoformat(),
+        )
+        assert reason in reject.reason
 
 
 class TestFetchMetadata:
@@ -218,12 +326,12 @@ class TestFetchMetadata:
         self, source: Source, db: SqliteEventDb, data_dir: Path
     ) -> None:
         manifest = source.seed(sessions_per_day=2, bad_kinds=FETCH_KINDS)
-        aws = source.aws()
 
-        batch = steps.fetch_metadata(aws, db, one_batch(aws), data_dir)
+        batch = source.step("fetch_metadata", one_batch(source))
 
         assert batch.listings == []
-        assert batch.deferred == 1
+        assert [d.session_id for d in batch.deferrals] == manifest.deferred
+        assert batch.deferrals[0].reason == "upload status is 'in_progress'"
         assert {s.session_id for s in batch.sessions} == set(manifest.sessions)
         want = expected_events(manifest)
         got = {e.s3_key: e for s in batch.sessions for e in s.events}
@@ -242,13 +350,12 @@ class TestFetchMetadata:
         self, source: Source, db: SqliteEventDb, data_dir: Path
     ) -> None:
         manifest = source.seed(sessions_per_day=2)
-        aws = source.aws()
-        first = steps.fetch_metadata(aws, db, one_batch(aws), data_dir)
+        first = source.step("fetch_metadata", one_batch(source))
         known = first.sessions[0]
         known.events = known.events[:1]
-        db.load_session(known)
+        db.load_batch(Batch(index=0, sessions=[known]), "run-0")
 
-        batch = steps.fetch_metadata(aws, db, one_batch(aws), data_dir)
+        batch = source.step("fetch_metadata", one_batch(source))
 
         events = {s.session_id: {e.s3_key for e in s.events} for s in batch.sessions}
         assert set(events) == set(manifest.sessions)
@@ -262,25 +369,42 @@ class TestFetchMetadata:
         self, source: Source, db: SqliteEventDb, data_dir: Path, data_plane: str
     ) -> None:
         source.seed(sessions_per_day=1)
-        aws = source.aws(data_plane)
-        batch = one_batch(aws)
+        batch = one_batch(source, data_plane=data_plane)
         source.client.delete_object(Bucket=source.bucket, Key=batch.listings[0].report_key)
 
-        batch = steps.fetch_metadata(aws, db, batch, data_dir)
+        batch = source.step("fetch_metadata", batch, data_plane=data_plane)
 
-        assert (batch.sessions, batch.rejects, batch.deferred) == ([], [], 1)
+        assert (batch.sessions, batch.rejects) == ([], [])
+        assert [d.reason for d in batch.deferrals] == ["the report disappeared after the listing"]
+
+    def test_an_audio_tag_replaced_after_it_was_loaded_is_rejected_and_its_row_stays(
+        self, source: Source, db: SqliteEventDb
+    ) -> None:
+        manifest = source.seed(sessions_per_day=1, tags_per_session=2)
+        run_steps(source, "run-1")
+        (session,) = manifest.sessions.values()
+        tag = sorted(session.events.values(), key=lambda e: e.key)[0]
+        body = source.client.get_object(Bucket=source.bucket, Key=tag.key)["Body"].read()
+        source.client.put_object(Bucket=source.bucket, Key=tag.key, Body=body[::-1])
+
+        batch = source.step("fetch_metadata", source.step("filter_existing", one_batch(source)))
+
+        (reject,) = batch.rejects
+        assert (reject.object_key, reject.session_id) == (tag.key, session.session_id)
+        assert "changed after it was loaded" in reject.reason
+        assert batch.sessions[0].events == []
+        assert batch.processed == [session.session_id]
 
 
-class TestDownloadAudio:
+class TestDownload:
     def test_downloads_the_new_tags_and_rejects_corrupt_ones(
         self, source: Source, db: SqliteEventDb, data_dir: Path
     ) -> None:
         manifest = source.seed(sessions_per_day=2, bad_kinds=["md5_mismatch"])
-        aws = source.aws()
-        batch = xcom(steps.fetch_metadata(aws, db, one_batch(aws), data_dir))
+        batch = source.step("fetch_metadata", one_batch(source))
         assert batch.rejects == []
 
-        batch = steps.download_audio(aws, batch, data_dir)
+        batch = source.step("download", batch)
 
         (corrupt,) = manifest.rejects
         assert [(r.object_key, r.session_id) for r in batch.rejects] == [
@@ -304,10 +428,10 @@ class TestLoad:
     def test_writes_the_batch_and_sums_it_up(self, source: Source, db: SqliteEventDb, data_dir: Path) -> None:
         manifest = source.seed(sessions_per_day=2, bad_kinds=self.BAD)
 
-        summary = run_steps(source.aws(), db, data_dir, "run-1")
+        summary = run_steps(source, "run-1")
 
         want = expected_events(manifest)
-        assert summary == steps.BatchSummary(
+        assert summary == BatchSummary(
             discovered=6,
             skipped=0,
             deferred=1,
@@ -326,13 +450,13 @@ class TestLoad:
 
     def test_a_second_run_loads_nothing_new(self, source: Source, db: SqliteEventDb, data_dir: Path) -> None:
         manifest = source.seed(sessions_per_day=2, bad_kinds=self.BAD)
-        run_steps(source.aws(), db, data_dir, "run-1")
+        run_steps(source, "run-1")
         before = {table: rows(db, f"SELECT * FROM {table}") for table in ("sessions", "events")}
 
-        summary = run_steps(source.aws(), db, data_dir, "run-2")
+        summary = run_steps(source, "run-2")
 
         # Sessions with open rejects are read again, find nothing new, and count as skipped too.
-        assert summary == steps.BatchSummary(
+        assert summary == BatchSummary(
             discovered=6,
             skipped=len(manifest.sessions),
             deferred=1,
@@ -348,7 +472,7 @@ class TestLoad:
         self, source: Source, db: SqliteEventDb, data_dir: Path
     ) -> None:
         manifest = source.seed(sessions_per_day=1, bad_kinds=["size_mismatch"])
-        run_steps(source.aws(), db, data_dir, "run-1")
+        run_steps(source, "run-1")
         (bad,) = manifest.rejects
         report_key = f"{DAY:%Y/%m/%d}/{bad.session_id}/{bad.session_id}_logged_Upload_Report.json"
         report = json.loads(source.client.get_object(Bucket=source.bucket, Key=report_key)["Body"].read())
@@ -358,7 +482,7 @@ class TestLoad:
                 entry["size_bytes"] = real_size
         source.client.put_object(Bucket=source.bucket, Key=report_key, Body=json.dumps(report).encode())
 
-        summary = run_steps(source.aws(), db, data_dir, "run-2")
+        summary = run_steps(source, "run-2")
 
         assert (summary.loaded_sessions, summary.loaded_events, summary.rejected) == (1, 1, 0)
         (reject,) = rows(db, "SELECT * FROM ingest_rejects")
@@ -366,3 +490,33 @@ class TestLoad:
         assert reject["resolved_at"] is not None
         counts = {r["session_id"]: r["event_count"] for r in rows(db, "SELECT * FROM sessions")}
         assert counts[bad.session_id] == len(manifest.sessions[bad.session_id].events) + 1
+
+
+class TestIngest:
+    def test_runs_every_step_of_every_batch_and_a_rerun_loads_nothing(
+        self, source: Source, db: SqliteEventDb
+    ) -> None:
+        manifest = source.seed(
+            days=[DAY, NEXT_DAY], sessions_per_day=3, bad_kinds=["file_absent", "incomplete_upload"]
+        )
+        steps_seen: list[str] = []
+
+        def on_step(name: str, call: Any) -> Any:
+            steps_seen.append(name)
+            return call()
+
+        first = ingest(source.place(), [DAY, NEXT_DAY], batch_size=4, on_step=on_step)
+        again = ingest(source.place(run_id="run-2"), [DAY, NEXT_DAY], batch_size=4)
+
+        loaded = len(manifest.sessions)
+        assert (first.discovered, first.loaded_sessions, first.deferred, first.rejected) == (
+            loaded + 1,
+            loaded,
+            1,
+            1,
+        )
+        assert first.loaded_events == len(expected_events(manifest))
+        assert (again.loaded_sessions, again.loaded_events, again.skipped) == (0, 0, loaded)
+        assert steps_seen[0] == "discover"
+        assert steps_seen.count("load") == 2  # 7 sessions in batches of 4
+        assert len(rows(db, "SELECT * FROM sessions")) == loaded
