@@ -47,7 +47,14 @@ import httpx
 
 from tools.services import HOST, LocalPostgres, ServiceError, free_port
 
-__all__ = ["AirflowApiError", "AirflowStack", "CeleryWorker", "StackProcess"]
+__all__ = [
+    "AirflowApiError",
+    "AirflowStack",
+    "CeleryWorker",
+    "StackProcess",
+    "find_processes",
+    "kill_processes",
+]
 
 log = logging.getLogger(__name__)
 
@@ -318,7 +325,7 @@ class AirflowStack:
                 log.warning("%s did not stop within %.0f s: SIGKILL", component.name, self.stop_timeout)
             _signal_group(process, signal.SIGKILL)
             process.wait()
-        killed = self._kill_marked()
+        killed = kill_processes(self.sessions, self.stack_id)
         self._components = []
         self._drop_metadata_db()
         return killed
@@ -333,7 +340,7 @@ class AirflowStack:
         """The live processes carrying the stack's marker (of one ``component``, when given)."""
         return [
             process
-            for process in _marked_processes(self.stack_id)
+            for process in find_processes(self.sessions, self.stack_id)
             if component is None or process.component == component
         ]
 
@@ -344,13 +351,10 @@ class AirflowStack:
         Celery worker's name. The component is not restarted.
         """
         component = self._component(name)
-        _signal_group(component.process, signal.SIGKILL)
-        victims = self.processes(name)
-        for victim in victims:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(victim.pid, signal.SIGKILL)
-        if component.process is not None:
-            component.process.wait()
+        if component.process is None:
+            return []
+        victims = kill_processes({component.process.pid: name})
+        component.process.wait()
         return victims
 
     def task_process(self, ti_id: str) -> int | None:
@@ -511,7 +515,8 @@ class AirflowStack:
         return sorted(self._all_pages(path, "task_instances", {}), key=lambda ti: ti["try_number"])
 
     def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int, map_index: int = -1) -> str:
-        """The text of one try's log, one line a record (``[timestamp] level - event``)."""
+        """The text of one try's log: a line a record (``[timestamp] level - event``), each exception
+        of a record on a line of its own (``    ExceptionType: message``)."""
         body = self.request(
             "GET",
             f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/{try_number}",
@@ -524,11 +529,28 @@ class AirflowStack:
         for record in content:
             if isinstance(record, str):
                 lines.append(record)
-            else:
-                stamp = record.get("timestamp") or ""
-                level = record.get("level") or ""
-                lines.append(f"[{stamp}] {level} - {record.get('event', '')}".rstrip())
+                continue
+            stamp = record.get("timestamp") or ""
+            level = record.get("level") or ""
+            lines.append(f"[{stamp}] {level} - {record.get('event', '')}".rstrip())
+            for error in record.get("error_detail") or []:
+                lines.append(f"    {error.get('exc_type')}: {error.get('exc_value')}")
         return "\n".join(lines)
+
+    def xcom(
+        self, dag_id: str, run_id: str, task_id: str, key: str = "return_value", map_index: int = -1
+    ) -> Any:
+        """A task instance's XCom value, as JSON (what ``XComModel`` stored)."""
+        body = self.request(
+            "GET",
+            f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/{key}",
+            params={"map_index": map_index},
+        )
+        value = body["value"]
+        if isinstance(value, str):
+            with contextlib.suppress(ValueError):
+                return json.loads(value)
+        return value
 
     # -- internals -----------------------------------------------------------------------------------
 
@@ -643,42 +665,58 @@ class AirflowStack:
         path = self._component(worker.name).log_path
         return path.exists() and f"{worker.name}@{HOST} ready." in path.read_text(errors="replace")
 
-    def _kill_marked(self) -> list[StackProcess]:
-        killed: list[StackProcess] = []
-        for _ in range(20):  # a dying parent may still fork: go round until none is left
-            left = _marked_processes(self.stack_id)
-            if not left:
-                return killed
-            for process in left:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(process.pid, signal.SIGKILL)
-            killed += left
-            time.sleep(0.1)
-        raise ServiceError(f"processes of stack {self.stack_id} survive SIGKILL: {left}")
+    @property
+    def sessions(self) -> dict[int, str]:
+        """Session id -> component, of every process started (each leads a session of its own)."""
+        return {c.process.pid: c.name for c in self._components if c.process is not None}
 
 
-def _marked_processes(stack_id: str) -> list[StackProcess]:
-    """Live processes (not zombies) whose environment carries ``STACK_MARKER=stack_id``."""
-    wanted = f"{STACK_MARKER}={stack_id}".encode()
+def find_processes(sessions: Mapping[int, str], stack_id: str | None = None) -> list[StackProcess]:
+    """Live processes (not zombies) of the sessions ``sessions`` (session id -> component name).
+
+    Each component is started as the leader of a session of its own, and everything it starts stays
+    in that session (task processes move to process groups of their own, not to other sessions).
+    A process that starts a session of its own (a ``BashOperator`` command) is found by the
+    ``STACK_MARKER=stack_id`` in its environment, when given. The environment alone would not do:
+    ``setproctitle`` (Celery, the task runner) overwrites what ``/proc/PID/environ`` shows.
+    """
+    marker = f"{STACK_MARKER}={stack_id}".encode() if stack_id else None
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
             continue
         try:
-            environ = (entry / "environ").read_bytes().split(b"\0")
-            if wanted not in environ:
-                continue
-            if (entry / "stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+            state, _ppid, _pgrp, session = (entry / "stat").read_text().rsplit(")", 1)[1].split()[:4]
+            component = sessions.get(int(session))
+            if component is None and marker is not None:
+                environ = (entry / "environ").read_bytes().split(b"\0")
+                if marker in environ:
+                    prefix = COMPONENT_MARKER.encode() + b"="
+                    component = next(
+                        (v[len(prefix) :].decode() for v in environ if v.startswith(prefix)), "?"
+                    )
+            if component is None or state == "Z":
                 continue
             command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
         except OSError:  # gone, or not ours to read
             continue
-        component = next(
-            (v.split(b"=", 1)[1].decode() for v in environ if v.startswith(COMPONENT_MARKER.encode() + b"=")),
-            "?",
-        )
         found.append(StackProcess(int(entry.name), component, command))
     return found
+
+
+def kill_processes(sessions: Mapping[int, str], stack_id: str | None = None) -> list[StackProcess]:
+    """SIGKILL every process :func:`find_processes` finds, until none is left; return them."""
+    killed: list[StackProcess] = []
+    for _ in range(50):  # a dying parent may still fork: go round until none is left
+        left = find_processes(sessions, stack_id)
+        if not left:
+            return killed
+        for process in left:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(process.pid, signal.SIGKILL)
+        killed += [process for process in left if process not in killed]
+        time.sleep(0.1)
+    raise ServiceError(f"processes survive SIGKILL: {left}")
 
 
 def _signal_group(process: subprocess.Popen[bytes] | None, signum: int) -> None:
