@@ -1,18 +1,20 @@
-"""The data plane against the real S3 server: both readers, and ``AwsHelper`` downloads through each."""
+"""The data plane against the real S3 server: both readers, their errors, ranged GETs and the parts budget.
+
+Downloads through each reader are tested with ``S3Source`` (``test_source.py``).
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import uuid
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
-from event_ingest import data_plane, files
-from event_ingest.aws_helper import AwsHelper, ObjectMissingError
-from include.services import SeaweedS3
+from event_ingest import data_plane
+from event_ingest.errors import ObjectMissingError, is_infrastructure_fault
+from event_ingest.source import S3Source
+from tools.services import SeaweedS3
 
 CONN_ID = "event_ingest_s3"
 
@@ -28,8 +30,8 @@ def _put(seaweed: SeaweedS3, bucket: str, key: str, body: bytes) -> None:
     seaweed.client().put_object(Bucket=bucket, Key=key, Body=body)
 
 
-def _helper(bucket: str, plane: str) -> AwsHelper:
-    return AwsHelper(aws_conn_id=CONN_ID, bucket=bucket, concurrency=4, data_plane=plane)
+def _helper(bucket: str, plane: str) -> S3Source:
+    return S3Source(aws_conn_id=CONN_ID, bucket=bucket, concurrency=4, data_plane=plane)
 
 
 class TestReaders:
@@ -45,16 +47,34 @@ class TestReaders:
         with pytest.raises(ObjectMissingError, match=r"no/such\.wav"):
             b"".join(_helper(bucket, plane).reader.iter_object("no/such.wav"))
 
-    def test_obstore_streams_a_large_body_in_chunks(
-        self, seaweed: SeaweedS3, bucket: str, monkeypatch: pytest.MonkeyPatch
+    @pytest.mark.parametrize("plane", data_plane.DATA_PLANES)
+    def test_a_body_larger_than_its_listing_said_streams_in_chunks(
+        self, seaweed: SeaweedS3, bucket: str, monkeypatch: pytest.MonkeyPatch, plane: str
     ) -> None:
-        monkeypatch.setattr(data_plane, "_WHOLE_BODY_MAX", 1000)
-        body = bytes(range(256)) * 2000
+        monkeypatch.setattr(data_plane, "RANGED_MIN", 100_000)
+        monkeypatch.setattr(data_plane, "_CHUNK", 64 << 10)
+        body = bytes(range(256)) * 2000  # 512,000 bytes
         _put(seaweed, bucket, "big.bin", body)
 
-        chunks = list(_helper(bucket, data_plane.OBSTORE).reader.iter_object("big.bin"))
+        chunks = list(_helper(bucket, plane).reader.iter_object("big.bin"))  # size unknown: one GET
 
+        assert len(chunks) > 1
         assert b"".join(chunks) == body
+
+    @pytest.mark.parametrize("plane", data_plane.DATA_PLANES)
+    def test_a_failed_ranged_get_gives_its_parts_budget_back(
+        self, seaweed: SeaweedS3, bucket: str, monkeypatch: pytest.MonkeyPatch, plane: str
+    ) -> None:
+        monkeypatch.setattr(data_plane, "RANGED_MIN", 1000)
+        monkeypatch.setattr(data_plane, "PART", 1000)
+        _put(seaweed, bucket, "big.bin", b"z" * 10_000)
+
+        for _ in range(data_plane.PARTS_IN_FLIGHT + 2):  # more failures than the budget holds
+            with pytest.raises(ObjectMissingError):
+                b"".join(_helper(bucket, plane).reader.iter_object("gone.bin", size=10_000))
+
+        body = b"".join(_helper(bucket, plane).reader.iter_object("big.bin", size=10_000))
+        assert body == b"z" * 10_000
 
     def test_obstore_is_built_from_the_connection(self, seaweed: SeaweedS3, bucket: str) -> None:
         reader = _helper(bucket, data_plane.OBSTORE).reader
@@ -73,6 +93,7 @@ class TestReaders:
         with pytest.raises(Exception) as raised:  # noqa: PT011 - any error but "missing" will do
             b"".join(_helper(bucket, data_plane.OBSTORE).reader.iter_object("k.wav"))
         assert not isinstance(raised.value, ObjectMissingError)
+        assert is_infrastructure_fault(raised.value)
 
     def test_an_unknown_data_plane_is_refused(self, bucket: str) -> None:
         with pytest.raises(ValueError, match="unknown data plane 'ftp'"):
@@ -101,39 +122,3 @@ class TestHookCredentialProvider:
             <= dt.datetime.now(dt.UTC) + (data_plane.CREDENTIAL_TTL)
         )
         assert provider.calls == 2
-
-
-@pytest.mark.parametrize("plane", data_plane.DATA_PLANES)
-class TestDownloadFile:
-    def test_downloads_verified_then_skips(
-        self, seaweed: SeaweedS3, bucket: str, plane: str, tmp_path: Path
-    ) -> None:
-        body = b"RIFF" + bytes(5000)
-        _put(seaweed, bucket, "t.wav", body)
-        target = tmp_path / "out" / "t.wav"
-        aws = _helper(bucket, plane)
-        md5 = hashlib.md5(body).hexdigest()
-
-        assert aws.download_file("t.wav", target, size=len(body), md5=md5) is True
-        assert target.read_bytes() == body
-        assert aws.download_file("t.wav", target, size=len(body), md5=md5) is False
-
-    @pytest.mark.parametrize(
-        ("size_delta", "md5"),
-        [pytest.param(1, None, id="size"), pytest.param(0, "0" * 32, id="md5")],
-    )
-    def test_a_mismatch_leaves_nothing_behind(
-        self, seaweed: SeaweedS3, bucket: str, plane: str, tmp_path: Path, size_delta: int, md5: str | None
-    ) -> None:
-        body = b"abc" * 100
-        _put(seaweed, bucket, "m.wav", body)
-        target = tmp_path / "m.wav"
-
-        with pytest.raises(files.VerificationError):
-            _helper(bucket, plane).download_file("m.wav", target, size=len(body) + size_delta, md5=md5)
-        assert list(tmp_path.iterdir()) == []
-
-    def test_an_absent_object_is_missing(self, bucket: str, plane: str, tmp_path: Path) -> None:
-        with pytest.raises(ObjectMissingError):
-            _helper(bucket, plane).download_file("gone.wav", tmp_path / "gone.wav", size=1)
-        assert list(tmp_path.iterdir()) == []
