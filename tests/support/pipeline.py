@@ -12,8 +12,8 @@ from typing import Any, Self
 import pytest
 
 from include import generator
-from include.dag_runs import RunResult, delete_runs, run_dag
-from include.services import MariaDbServer, SeaweedS3
+from tools.dag_runs import RunResult, delete_runs, run_dag
+from tools.services import MariaDbServer, SeaweedS3
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -115,15 +115,33 @@ class Pipeline:
         }
 
     def snapshot(self) -> dict[str, list[tuple[Any, ...]]]:
-        """Every row of sessions and events, and of rejects less when they were last seen."""
+        """Every row of the result tables; rejects and deferrals less when and by which run last seen."""
+        seen = {"last_seen_at", "dag_run_id"}
+
+        def rows(table: str, leave_out: set[str] = frozenset()) -> list[tuple[Any, ...]]:
+            return sorted(
+                (
+                    tuple(v for k, v in r.items() if k not in leave_out)
+                    for r in self.query(f"SELECT * FROM {table}")
+                ),
+                key=repr,
+            )
+
         return {
-            "sessions": sorted(tuple(r.values()) for r in self.query("SELECT * FROM sessions")),
-            "events": sorted(tuple(r.values()) for r in self.query("SELECT * FROM events")),
-            "rejects": sorted(
-                (r["reject_id"], r["object_key"], r["reason"], r["first_seen_at"], r["resolved_at"])
-                for r in self.query("SELECT * FROM ingest_rejects")
-            ),
+            "sessions": rows("sessions"),
+            "events": rows("events"),
+            "ingest_rejects": rows("ingest_rejects", seen),
+            "ingest_deferrals": rows("ingest_deferrals", seen),
+            "ingest_days": rows("ingest_days"),
         }
+
+    def source_etags(self) -> dict[str, str]:
+        """The ETag of every object in the bucket: an MD5 of the bytes for single-part uploads."""
+        pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket)
+        return {o["Key"]: o["ETag"].strip('"') for page in pages for o in page.get("Contents", [])}
+
+    def runs(self) -> dict[str, dict[str, Any]]:
+        return {r["dag_run_id"]: r for r in self.query("SELECT * FROM ingest_runs")}
 
     def local_files(self) -> set[str]:
         if not self.data_dir.exists():
