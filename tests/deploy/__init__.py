@@ -20,7 +20,7 @@ COMPOSE_FILE = ROOT / "docker-compose.yaml"
 DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
 ENV_EXAMPLE = ROOT / ".env.example"
-REQUIREMENTS_DEPLOY = ROOT / "requirements-deploy.txt"
+PYPROJECT = ROOT / "pyproject.toml"
 
 #: Names whose values are secrets: they must come from .env, never be written inline.
 SECRET_NAME = re.compile(r"PASSWORD|SECRET|KEY|TOKEN", re.IGNORECASE)

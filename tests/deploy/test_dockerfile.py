@@ -1,25 +1,21 @@
-"""The Dockerfile, .dockerignore and requirements-deploy.txt: a pinned base, no secrets, the project in."""
+"""The Dockerfile, .dockerignore and the deploy extra: a pinned base, no secrets, the package in."""
 
 from __future__ import annotations
 
 import re
+import tomllib
 from typing import NamedTuple
 
 import pytest
 
-from tests.deploy import DOCKERFILE, DOCKERIGNORE, REQUIREMENTS_DEPLOY, SECRET_NAME
+from tests.deploy import DOCKERFILE, DOCKERIGNORE, PYPROJECT, SECRET_NAME
 
 BASE_IMAGE = "apache/airflow:3.3.2-python3.11"
 AIRFLOW_HOME = "/opt/airflow"
-#: What the image may take from the build context: the requirements and the project's code.
-ALLOWED_SOURCES = {
-    "requirements.txt",
-    "requirements-deploy.txt",
-    "requirements.lock",
-    "dags/",
-    "plugins/",
-    "include/",
-}
+#: What the image may take from the build context: the package's metadata and lock, its code, the DAGs.
+ALLOWED_SOURCES = {"pyproject.toml", "requirements.lock", "README.md", "dags/", "plugins/", "include/"}
+#: The development harness: never in the image.
+HARNESS = ("tests", "tools", "docs")
 #: Settings that belong to the running stack (.env, a secrets backend), not to the image.
 RUNTIME_ONLY = re.compile(r"^(AIRFLOW_CONN_|AIRFLOW_VAR_|AWS_|AIRFLOW__SECRETS__)")
 
@@ -75,24 +71,24 @@ class TestDockerfile:
         for sources, _ in _copies():
             assert set(sources) <= ALLOWED_SOURCES, sources
 
-    @pytest.mark.parametrize("folder", ["dags", "plugins", "include"])
-    def test_project_folder_lands_in_airflow_home(self, folder: str) -> None:
+    @pytest.mark.parametrize("folder", ["dags", "include"])
+    def test_dags_and_the_seed_generator_land_in_airflow_home(self, folder: str) -> None:
         assert ([f"{folder}/"], f"{AIRFLOW_HOME}/{folder}/") in _copies()
 
-    def test_installs_requirements_with_the_lock_as_constraints(self) -> None:
+    def test_installs_the_package_after_its_locked_dependencies(self) -> None:
         copied = {source for sources, _ in _copies() for source in sources}
-        assert {"requirements.txt", "requirements-deploy.txt", "requirements.lock"} <= copied
+        assert {"pyproject.toml", "requirements.lock", "plugins/"} <= copied
         installs = [run for run in _of("RUN") if "pip install" in run]
-        assert len(installs) == 1, installs
-        assert re.search(r"-r \S*requirements-deploy\.txt", installs[0])
+        assert len(installs) == 2, installs
+        assert "optional-dependencies']['deploy']" in installs[0]
         assert re.search(r"-c \S*requirements\.lock", installs[0])
+        assert re.search(r"pip install --no-cache-dir --no-deps /opt/airflow/src$", installs[1])
 
     def test_runs_as_the_airflow_user(self) -> None:
         assert _of("USER")[-1] == "airflow"
 
-    def test_import_roots_match_the_tests(self) -> None:
-        """pyproject.toml's ``pythonpath = [".", "plugins"]``, rooted at AIRFLOW_HOME."""
-        assert f"PYTHONPATH={AIRFLOW_HOME}:{AIRFLOW_HOME}/plugins" in _of("ENV")
+    def test_the_package_is_installed_not_put_on_a_path(self) -> None:
+        assert not any("PYTHONPATH" in arguments for arguments in _of("ENV"))
 
 
 class TestDockerignore:
@@ -101,18 +97,34 @@ class TestDockerignore:
         lines = [line.strip() for line in DOCKERIGNORE.read_text(encoding="utf-8").splitlines()]
         assert pattern in lines
 
+    @pytest.mark.parametrize("folder", HARNESS)
+    def test_excludes_the_harness(self, folder: str) -> None:
+        lines = [line.strip() for line in DOCKERIGNORE.read_text(encoding="utf-8").splitlines()]
+        assert f"{folder}/" in lines
+
     def test_excludes_every_env_file(self) -> None:
         lines = DOCKERIGNORE.read_text(encoding="utf-8").splitlines()
         assert ".env.*" in lines
         assert not any(line.startswith("!.env") for line in lines)
 
 
-class TestDeployRequirements:
-    def test_builds_on_the_runtime_requirements(self) -> None:
-        lines = REQUIREMENTS_DEPLOY.read_text(encoding="utf-8").splitlines()
-        assert "-r requirements.txt" in lines
+class TestDeployExtra:
+    def project(self) -> dict:
+        return tomllib.loads(PYPROJECT.read_text(encoding="utf-8"))["project"]
 
-    @pytest.mark.parametrize("provider", ["elasticsearch", "celery", "postgres", "fab"])
-    def test_provider_is_pinned_exactly(self, provider: str) -> None:
-        text = REQUIREMENTS_DEPLOY.read_text(encoding="utf-8")
-        assert re.search(rf"^apache-airflow-providers-{provider}==\d+\.\d+\.\d+$", text, re.MULTILINE)
+    @pytest.mark.parametrize("provider", ["elasticsearch", "celery", "fab"])
+    def test_the_stacks_providers_are_in_the_deploy_extra(self, provider: str) -> None:
+        assert any(
+            r.startswith(f"apache-airflow-providers-{provider}")
+            for r in self.project()["optional-dependencies"]["deploy"]
+        )
+
+    def test_celery_is_held_below_the_release_its_provider_cannot_import(self) -> None:
+        assert any(
+            r.startswith("celery") and "<5.7" in r for r in self.project()["optional-dependencies"]["deploy"]
+        )
+
+    def test_runtime_dependencies_hold_no_test_tool(self) -> None:
+        runtime = " ".join(self.project()["dependencies"])
+        for tool in ("pytest", "moto", "seaweedfs", "hypothesis", "playwright"):
+            assert tool not in runtime
