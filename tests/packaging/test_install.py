@@ -9,6 +9,7 @@ takes minutes), constrained by the lock, from the project directory as a user wo
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -30,12 +31,17 @@ print(sorted(p.value for p in points if p.name == "event_ingest_view"))
 
 
 def test_pip_install_gives_a_working_package_outside_the_repository(tmp_path: Path) -> None:
-    venv = tmp_path / "venv"
+    venv, source = tmp_path / "venv", tmp_path / "source"
+    # A copy of what the package is built from: setuptools writes build/ and *.egg-info where it builds.
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    shutil.copytree(ROOT / "plugins", source / "plugins", ignore=shutil.ignore_patterns("__pycache__"))
     uv = Path(sys.executable).parent / "uv"
     env = {**os.environ, "AIRFLOW_HOME": str(tmp_path / "airflow"), "PYTHONPATH": ""}
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
     subprocess.run(
-        [str(uv), "pip", "install", "--quiet", "--python", str(venv / "bin" / "python"), str(ROOT),
+        [str(uv), "pip", "install", "--quiet", "--python", str(venv / "bin" / "python"), str(source),
          "-c", str(ROOT / "requirements.lock")],
         check=True, timeout=600, env=env, cwd=tmp_path,
     )  # fmt: skip
