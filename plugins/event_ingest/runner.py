@@ -24,6 +24,7 @@ from event_ingest.assembler import SessionAssembler
 from event_ingest.event_db import EventDb, event_db_for
 from event_ingest.model import AUDIO_TAG, Batch, Deferral, Reject, SessionListing
 from event_ingest.report import ParsedReport
+from event_ingest.safe_text import excerpt
 from event_ingest.source import S3Source
 
 log = logging.getLogger(__name__)
@@ -175,7 +176,7 @@ class BatchRunner:
         parsed: list[ParsedReport] = []
         for outcome in self._map(assembler.assemble, batch.listings):
             if isinstance(outcome, Deferral):
-                log.info("Deferring session %s: %s", outcome.session_id, outcome.reason)
+                log.info("Deferring session %s: %s", excerpt(outcome.session_id), outcome.reason)
                 batch.deferrals.append(outcome)
             elif isinstance(outcome, Reject):
                 batch.rejects.append(outcome)

@@ -24,6 +24,7 @@ from event_ingest.errors import is_database_fault, reason_of
 from event_ingest.event_db import schema
 from event_ingest.event_db.schema import DAYS, DEFERRALS, EVENTS, REJECTS, RUNS, SESSIONS, Table
 from event_ingest.model import Batch, Reject, Session, SessionListing
+from event_ingest.safe_text import excerpt
 from event_ingest.timestamps import to_db
 
 log = logging.getLogger(__name__)
@@ -201,7 +202,12 @@ class EventDb(ABC):
             except Exception as exc:
                 if attempt == _TRANSIENT_RETRIES or not self._is_transient(exc) or self._connection_lost(exc):
                     raise
-                log.warning("Retrying %s after a transient error (attempt %s): %s", what, attempt, exc)
+                log.warning(
+                    "Retrying %s after a transient error (attempt %s): %s",
+                    excerpt(what),
+                    attempt,
+                    excerpt(str(exc)),
+                )
                 time.sleep(0.05 * 2**attempt)
         raise AssertionError("unreachable")
 
@@ -317,7 +323,9 @@ class EventDb(ABC):
             if is_database_fault(exc):
                 raise
             log.warning(
-                "The database refused batch %s (%s); writing its sessions one by one", batch.index, exc
+                "The database refused batch %s (%s); writing its sessions one by one",
+                batch.index,
+                excerpt(str(exc)),
             )
         result = LoadResult()
         refused: list[Reject] = []
