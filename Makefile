@@ -38,6 +38,15 @@ test: lint
 demo: setup
 	$(PY) -m tools.demo
 
+# A real Airflow on this machine (no Docker): UI on 127.0.0.1:$(AIRFLOW_PORT, default 8080), the demo's
+# data in a local S3, the DAG unpaused. Ctrl-C or `make airflow-stop` ends it. Writes only under var/.
+.PHONY: airflow airflow-stop
+airflow: setup
+	$(PY) -m tools.airflow_local
+
+airflow-stop:
+	$(PY) -m tools.airflow_local stop
+
 bench: setup
 	$(PY) -m tools.bench
 

@@ -26,19 +26,21 @@ tools.airflow_local stop`` (``make airflow-stop``) ends it. Everything it writes
 
 from __future__ import annotations
 
+import argparse
 import base64
 import contextlib
 import datetime as dt
 import json
 import logging
 import os
+import re
 import secrets
 import shutil
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Self
@@ -69,6 +71,8 @@ HOSTNAME_VARIABLE = "EVENT_INGEST_AIRFLOW_HOSTNAME"
 TERMINAL_RUN_STATES = frozenset({"success", "failed"})
 EXECUTORS = ("LocalExecutor", "CeleryExecutor")
 _LOG_TAIL_LINES = 30
+_REQUEST_ATTEMPTS = 3
+_DATABASE_NAME = re.compile(r"[A-Za-z0-9_]{1,63}")
 
 
 def worker_hostname() -> str:
@@ -138,6 +142,9 @@ class AirflowStack:
         ``home``: LocalExecutor only, and SQLite serialises writers, so a busy scheduler can hit
         "database is locked"; fine to look around, not for load or Celery), or a SQLAlchemy URL of
         an existing database (kept).
+    :param metadata_template: with ``"postgres"``: a database of that server which this Airflow has
+        migrated already (:func:`migrated_template`); the stack's database is a copy of it, made in
+        about a second instead of a migration's 20 s and more.
     :param dags_folder: ``[core] dags_folder``; the project's ``dags/`` by default.
     :param plugins_folder: ``[core] plugins_folder``; the project's ``plugins/`` by default, which
         is what makes ``event_ingest`` importable in every Airflow process.
@@ -157,6 +164,7 @@ class AirflowStack:
         port: int | None = None,
         executor: str = "LocalExecutor",
         metadata_db: str = "postgres",
+        metadata_template: str | None = None,
         dags_folder: str | os.PathLike[str] = ROOT / "dags",
         plugins_folder: str | os.PathLike[str] = ROOT / "plugins",
         env: Mapping[str, str] | None = None,
@@ -174,6 +182,8 @@ class AirflowStack:
             raise ValueError("celery_workers need executor='CeleryExecutor'")
         if len({worker.name for worker in celery_workers}) != len(celery_workers):
             raise ValueError("Celery workers need distinct names")
+        if metadata_template is not None and metadata_db != "postgres":
+            raise ValueError("metadata_template needs metadata_db='postgres'")
         if metadata_db == "sqlite" and executor == "CeleryExecutor":
             raise ValueError("the CeleryExecutor needs a metadata database other than SQLite")
         self.home = Path(home).resolve()
@@ -189,6 +199,7 @@ class AirflowStack:
         self.stop_timeout = stop_timeout
         self.stack_id = secrets.token_hex(6)
         self._metadata_choice = metadata_db
+        self.metadata_template = metadata_template
         self._postgres: LocalPostgres | None = None
         self._database_name: str | None = None
         self.metadata_url = ""
@@ -198,7 +209,6 @@ class AirflowStack:
             "trigger_log": free_port(),
             "scheduler_health": free_port(),
         }
-        self._worker_log_ports = {worker.name: free_port() for worker in self.celery_workers}
         self._secrets = {
             "jwt": secrets.token_urlsafe(32),
             "api": secrets.token_urlsafe(32),
@@ -292,7 +302,8 @@ class AirflowStack:
             (self.home / "stack.env").write_text(
                 "".join(f"{key}={_shell_quote(value)}\n" for key, value in sorted(self.environment().items()))
             )
-            self.cli("db", "migrate", timeout=600)
+            if self.metadata_template is None:
+                self.cli("db", "migrate", timeout=600)
             self._write_password()
             self._launch_all()
             self.wait_until_healthy()
@@ -304,31 +315,39 @@ class AirflowStack:
     def stop(self) -> list[StackProcess]:
         """Stop every process, drop the database made for the stack; return what had to be killed.
 
-        SIGTERM to every process group (a Celery worker's is a warm shutdown), SIGKILL for what is
-        left after ``stop_timeout``, then SIGKILL for any process still carrying the stack's marker
-        (task processes run in process groups of their own). Idempotent.
+        SIGTERM to the process groups of the workers, scheduler, triggerer and DAG processor (a
+        Celery worker's warm shutdown, the scheduler's executor ending its task processes), which may
+        still report to the API server; then to the API server and Redis. SIGKILL for a group still
+        there after ``stop_timeout``; at the end, SIGKILL for any process left in the components'
+        sessions (task processes run in process groups of their own). Idempotent.
         """
         if self._http is not None:
             self._http.close()
             self._http = None
         self._token = None
-        for component in reversed(self._components):
+        last = {"api-server", "redis"}
+        self._stop_components([c for c in self._components if c.name not in last], self.stop_timeout)
+        # Nothing reports to these any more: past its shutdown the API server only collects garbage.
+        self._stop_components([c for c in self._components if c.name in last], min(self.stop_timeout, 5))
+        killed = kill_processes(self.sessions, self.stack_id)
+        self._components = []
+        self._drop_metadata_db()
+        return killed
+
+    def _stop_components(self, components: list[_Component], timeout: float) -> None:
+        for component in components:
             _signal_group(component.process, signal.SIGTERM)
-        deadline = time.monotonic() + self.stop_timeout
-        for component in reversed(self._components):
+        deadline = time.monotonic() + timeout
+        for component in components:
             process = component.process
             if process is None:
                 continue
             try:
                 process.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                log.warning("%s did not stop within %.0f s: SIGKILL", component.name, self.stop_timeout)
+                log.info("%s did not stop within %.0f s: SIGKILL", component.name, timeout)
             _signal_group(process, signal.SIGKILL)
             process.wait()
-        killed = kill_processes(self.sessions, self.stack_id)
-        self._components = []
-        self._drop_metadata_db()
-        return killed
 
     def __enter__(self) -> Self:
         return self.start()
@@ -427,19 +446,30 @@ class AirflowStack:
     ) -> Any:
         """Call the REST API (``/api/v2`` + ``path``) with a token; the decoded JSON body."""
         url = f"/api/v2{path}"
-        for attempt in (1, 2):
+        for attempt in range(1, _REQUEST_ATTEMPTS + 1):
             if self._token is None:
                 self._token = self.token()
-            response = self._client().request(
-                method, url, json=json_body, params=params, headers={"Authorization": f"Bearer {self._token}"}
-            )
+            try:
+                response = self._client().request(
+                    method,
+                    url,
+                    json=json_body,
+                    params=params,
+                    headers={"Authorization": f"Bearer {self._token}"},
+                )
+            except httpx.TransportError:
+                # A busy machine can keep an answer past the timeout; only a read is safe to repeat.
+                if method != "GET" or attempt == _REQUEST_ATTEMPTS:
+                    raise
+                time.sleep(attempt)
+                continue
             if response.status_code == 401 and attempt == 1:
                 self._token = None  # expired: get a new one once
                 continue
             if response.status_code >= 400:
                 raise AirflowApiError(method, url, response.status_code, _detail(response))
             return response.json() if response.content else None
-        raise AssertionError("unreachable")
+        raise AirflowApiError(method, url, 401, "token refused twice")
 
     def wait_for_dag(self, dag_id: str, timeout: float = 120) -> dict[str, Any]:
         """Wait until the DAG processor has parsed ``dag_id``; raise at once on an import error."""
@@ -556,7 +586,7 @@ class AirflowStack:
 
     def _client(self) -> httpx.Client:
         if self._http is None:
-            self._http = httpx.Client(base_url=self.url, timeout=30)
+            self._http = httpx.Client(base_url=self.url, timeout=60)
         return self._http
 
     def _all_pages(self, path: str, key: str, params: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -573,7 +603,10 @@ class AirflowStack:
             self._postgres = LocalPostgres()
             self._postgres.probe()
             self._database_name = f"airflow_{self.stack_id}"
-            self._postgres.create_database(self._database_name)
+            if self.metadata_template is None:
+                self._postgres.create_database(self._database_name)
+            else:
+                _copy_database(self._postgres, self.metadata_template, self._database_name)
             self.metadata_url = self._postgres.sqlalchemy_url(self._database_name)
         elif choice == "sqlite":
             self.metadata_url = f"sqlite:///{self.home / 'airflow.db'}"
@@ -608,9 +641,11 @@ class AirflowStack:
                 ],
             )  # fmt: skip
         self._launch("api-server", [airflow, "api-server"])
-        self._launch("scheduler", [airflow, "scheduler"])
+        # No log servers: they listen on every interface, and on one machine the API server reads
+        # the task logs from the shared log folder anyway.
+        self._launch("scheduler", [airflow, "scheduler", "--skip-serve-logs"])
         self._launch("dag-processor", [airflow, "dag-processor"])
-        self._launch("triggerer", [airflow, "triggerer"])
+        self._launch("triggerer", [airflow, "triggerer", "--skip-serve-logs"])
         for worker in self.celery_workers:
             self._launch(
                 worker.name,
@@ -618,10 +653,9 @@ class AirflowStack:
                     airflow, "celery", "worker",
                     "--celery-hostname", f"{worker.name}@{HOST}",
                     "--concurrency", str(worker.concurrency),
-                    "--without-mingle", "--without-gossip",
+                    "--without-mingle", "--without-gossip", "--skip-serve-logs",
                 ],
                 {
-                    "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(self._worker_log_ports[worker.name]),
                     "AIRFLOW__CORE__HOSTNAME_CALLABLE": f"{__name__}.worker_hostname",
                     HOSTNAME_VARIABLE: worker.name,
                     "PYTHONPATH": str(ROOT),
@@ -654,21 +688,74 @@ class AirflowStack:
         raise KeyError(f"no component {name!r}: {[c.name for c in self._components]}")
 
     def _raise_if_exited(self) -> None:
-        for component in self._components:
-            if component.process is not None and component.process.poll() is not None:
-                raise ServiceError(
-                    f"{component.name} exited with {component.process.returncode}; {component.log_path}:\n"
-                    f"{_tail(component.log_path)}"
-                )
+        for name, log_path in self.exited().items():
+            raise ServiceError(f"{name} exited; {log_path}:\n{_tail(log_path)}")
 
     def _worker_ready(self, worker: CeleryWorker) -> bool:
         path = self._component(worker.name).log_path
         return path.exists() and f"{worker.name}@{HOST} ready." in path.read_text(errors="replace")
 
     @property
+    def metadata_database(self) -> str | None:
+        """The PostgreSQL database made for the stack (dropped by ``stop()``), if any."""
+        return self._database_name
+
+    def exited(self) -> dict[str, Path]:
+        """Components whose process has ended, with their log file."""
+        return {
+            c.name: c.log_path
+            for c in self._components
+            if c.process is not None and c.process.poll() is not None
+        }
+
+    @property
     def sessions(self) -> dict[int, str]:
         """Session id -> component, of every process started (each leads a session of its own)."""
         return {c.process.pid: c.name for c in self._components if c.process is not None}
+
+
+@contextlib.contextmanager
+def migrated_template(home: str | os.PathLike[str]) -> Iterator[str]:
+    """A database on the local PostgreSQL server, migrated once by ``airflow db migrate``, that stacks
+    copy (``metadata_template``) instead of migrating their own; dropped afterwards.
+
+    :param home: an ``AIRFLOW_HOME`` for the migration (it writes nothing else there).
+    """
+    postgres = LocalPostgres()
+    postgres.probe()
+    name = f"airflow_template_{secrets.token_hex(6)}"
+    postgres.create_database(name)
+    try:
+        env = {key: value for key, value in os.environ.items() if not key.startswith("AIRFLOW")}
+        env |= {
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": postgres.sqlalchemy_url(name),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        }
+        result = subprocess.run(
+            [str(AIRFLOW_BIN), "db", "migrate"],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise ServiceError(
+                f"airflow db migrate exited with {result.returncode}:\n{result.stdout[-4000:]}"
+            )
+        yield name
+    finally:
+        postgres.drop_database(name)
+
+
+def _copy_database(postgres: LocalPostgres, template: str, name: str) -> None:
+    for database in (template, name):
+        if not _DATABASE_NAME.fullmatch(database):
+            raise ValueError(f"database name must be 1 to 63 of [A-Za-z0-9_], got {database!r}")
+    with postgres.connect() as conn:
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
 
 
 def find_processes(sessions: Mapping[int, str], stack_id: str | None = None) -> list[StackProcess]:
@@ -749,3 +836,186 @@ def _which(name: str, hint: str) -> str:
 
 def _shell_quote(value: str) -> str:
     return "'" + value.replace("'", "'\"'\"'") + "'"
+
+
+# -- make airflow / make airflow-stop -------------------------------------------------------------------
+
+WORK = ROOT / "var" / "airflow"
+STATE_FILE = WORK / "state.json"
+DEMO_BUCKET = "drive-sessions"
+DEMO_DAYS = 7
+
+
+def _demo_days() -> list[dt.date]:
+    """The week before today: the scheduled run made on unpause loads the last three days (its day
+    and the look-back), a range triggered from the UI loads any of the others."""
+    today = dt.datetime.now(dt.UTC).date()
+    return [today - dt.timedelta(days=n) for n in range(DEMO_DAYS, 0, -1)]
+
+
+def _metadata_db_choice() -> tuple[str, str]:
+    """``EVENT_INGEST_AIRFLOW_DB`` (a SQLAlchemy URL), else the local PostgreSQL, else SQLite."""
+    if url := os.environ.get("EVENT_INGEST_AIRFLOW_DB"):
+        return url, "EVENT_INGEST_AIRFLOW_DB"
+    try:
+        LocalPostgres().probe()
+    except ServiceError as exc:
+        return "sqlite", f"SQLite in var/airflow/home: no PostgreSQL ({exc}); one task at a time is safest"
+    return "postgres", "a database of its own on the local PostgreSQL server"
+
+
+def _running_controller() -> dict[str, Any] | None:
+    try:
+        state = json.loads(STATE_FILE.read_text())
+    except (OSError, ValueError):
+        return None
+    try:
+        os.kill(state["controller_pid"], 0)
+    except ProcessLookupError:
+        return None
+    return state
+
+
+def _serve() -> int:
+    """``make airflow``: local S3 seeded with the demo, an event database, the stack; until stopped."""
+    from include import generator
+    from tools.services import SeaweedS3
+
+    if (state := _running_controller()) is not None:
+        print(f"Airflow already runs at {state['url']} (pid {state['controller_pid']}): make airflow-stop")
+        return 1
+    _stop_leftovers()
+    shutil.rmtree(WORK, ignore_errors=True)
+    WORK.mkdir(parents=True)
+    port = int(os.environ.get("AIRFLOW_PORT", "8080"))
+    metadata_db, metadata_note = _metadata_db_choice()
+    started = time.monotonic()
+    s3 = SeaweedS3(base_dir=WORK)
+    stack: AirflowStack | None = None
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        s3.start()
+        client = s3.client(max_pool_connections=32)  # the generator uploads 16 sessions at once
+        generator.ensure_bucket(client, DEMO_BUCKET)
+        days = _demo_days()
+        manifest = generator.generate_bucket(
+            client,
+            DEMO_BUCKET,
+            days=days,
+            sessions_per_day=5,
+            tags_per_session=5,
+            bad_kinds=generator.BAD_KINDS,
+            seed=42,
+        )
+        env = {
+            "AIRFLOW_CONN_EVENT_INGEST_S3": s3.airflow_conn_json(),
+            "AIRFLOW_VAR_EVENT_INGEST_BUCKET": DEMO_BUCKET,
+            "AIRFLOW_VAR_EVENT_INGEST_DATA_DIR": str(WORK / "data"),
+        }
+        event_db = os.environ.get("EVENT_INGEST_DB")
+        if event_db:
+            env["AIRFLOW_CONN_EVENT_INGEST_DB"] = event_db
+        stack = AirflowStack(WORK / "home", port=port, metadata_db=metadata_db, env=env)
+        _write_state(stack, s3)
+        print(f"Starting Airflow ({metadata_note}); logs in {stack.log_dir} ...", flush=True)
+        stack.start()
+        _write_state(stack, s3)
+        stack.wait_for_dag("event_ingest")
+        stack.unpause("event_ingest")
+        print(
+            f"""
+Airflow {_airflow_version()} is up in {time.monotonic() - started:.0f} s (LocalExecutor).
+  UI and REST API  {stack.url}   login: {stack.username} / {stack.password}
+  local S3         {s3.endpoint_url}  bucket {DEMO_BUCKET}: {len(manifest.sessions)} sessions over \
+{days[0]}..{days[-1]}
+  event database   {event_db or f"embedded SQLite in {WORK / 'data'}"}
+  data directory   {WORK / "data"}
+The DAG event_ingest is unpaused: its scheduled run loads {days[-3]}..{days[-1]}. To load the others,
+trigger it from the UI with start_date {days[0]} and end_date {days[3]}, or backfill them:
+  set -a; . {stack.home / "stack.env"}; set +a     # the airflow CLI, against this stack
+  .venv/bin/airflow backfill create --dag-id event_ingest --from-date {days[0]} --to-date {days[3]}
+Stop: Ctrl-C here, or make airflow-stop.""",
+            flush=True,
+        )
+        while True:
+            time.sleep(5)
+            for name, log_path in stack.exited().items():
+                print(f"{name} exited (see {log_path}): stopping", flush=True)
+                return 1
+    except KeyboardInterrupt:
+        print("\nStopping ...", flush=True)
+        return 0
+    finally:
+        if stack is not None:
+            stack.stop()
+        s3.stop()
+        STATE_FILE.unlink(missing_ok=True)
+        print("Stopped: no process of it is left.", flush=True)
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def _write_state(stack: AirflowStack, s3: Any) -> None:
+    sessions = {str(pid): name for pid, name in stack.sessions.items()}
+    if s3.pid is not None:
+        sessions[str(s3.pid)] = "seaweedfs"
+    state = {
+        "controller_pid": os.getpid(),
+        "url": stack.url,
+        "stack_id": stack.stack_id,
+        "sessions": sessions,
+        "metadata_database": stack.metadata_database,
+    }
+    STATE_FILE.write_text(json.dumps(state, indent=2) + "\n")
+
+
+def _stop_leftovers() -> list[StackProcess]:
+    """What a controller that died (SIGKILL) left: its processes, its metadata database."""
+    try:
+        state = json.loads(STATE_FILE.read_text())
+    except (OSError, ValueError):
+        return []
+    killed = kill_processes({int(pid): name for pid, name in state["sessions"].items()}, state["stack_id"])
+    if state.get("metadata_database"):
+        LocalPostgres().drop_database(state["metadata_database"])
+    STATE_FILE.unlink(missing_ok=True)
+    return killed
+
+
+def _stop() -> int:
+    """``make airflow-stop``: ask the running ``make airflow`` to stop, then make sure of it."""
+    state = _running_controller()
+    if state is not None:
+        os.kill(state["controller_pid"], signal.SIGTERM)
+        deadline = time.monotonic() + 60
+        while _running_controller() is not None and time.monotonic() < deadline:
+            time.sleep(0.2)
+    killed = _stop_leftovers()
+    if state is None and not killed:
+        print("No Airflow of make airflow is running.")
+    else:
+        print(f"Stopped{f' (killed {len(killed)} leftover processes)' if killed else ''}: nothing is left.")
+    return 0
+
+
+def _airflow_version() -> str:
+    from importlib.metadata import version
+
+    return version("apache-airflow")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m tools.airflow_local",
+        description="A local Airflow on the demo data (make airflow); `stop` ends it (make airflow-stop).",
+    )
+    parser.add_argument("command", nargs="?", choices=["up", "stop"], default="up")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    return _stop() if args.command == "stop" else _serve()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -24,7 +24,7 @@ import pytest
 
 from event_ingest.timestamps import normalize
 from include import generator
-from tools.airflow_local import AirflowStack
+from tools.airflow_local import AirflowStack, migrated_template
 from tools.services import MariaDbServer, SeaweedS3
 
 DAG_ID = "event_ingest"
@@ -163,10 +163,13 @@ def wait_for_runs(stack: AirflowStack, dag_id: str, count: int, timeout: float =
 
 
 @contextmanager
-def running_stack(pipeline: NativePipeline, home: Path, **options: Any) -> Iterator[AirflowStack]:
-    """A stack on a PostgreSQL metadata database, wired to ``pipeline``; afterwards, no process left."""
+def running_stack(
+    pipeline: NativePipeline, template: str, home: Path, **options: Any
+) -> Iterator[AirflowStack]:
+    """A stack on a PostgreSQL metadata database (a copy of ``template``), wired to ``pipeline``;
+    afterwards, no process left."""
     env = {**pipeline.airflow_env(), "EVENT_INGEST_RETRY_DELAY_S": "1", **options.pop("env", {})}
-    stack = AirflowStack(home, env=env, **options)
+    stack = AirflowStack(home, env=env, metadata_template=template, **options)
     stack.start()
     sessions = dict(stack.sessions)
     try:
@@ -188,6 +191,13 @@ def left_behind(sessions: dict[int, str]) -> list[str]:
         and int(line.split(None, 1)[0]) in sessions
         and "Z" not in line.split()[2]
     ]
+
+
+@pytest.fixture(scope="session")
+def airflow_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A migrated metadata database that each module's stack copies (a migration per stack is slow)."""
+    with migrated_template(tmp_path_factory.mktemp("airflow-template")) as name:
+        yield name
 
 
 @pytest.fixture(scope="module")

@@ -62,11 +62,14 @@ LOOKBACK_DAYS = 2
 
 
 @pytest.fixture(scope="module")
-def stack(native_pipeline: NativePipeline, tmp_path_factory: pytest.TempPathFactory) -> AirflowStack:
+def stack(
+    native_pipeline: NativePipeline, airflow_template: str, tmp_path_factory: pytest.TempPathFactory
+) -> AirflowStack:
     dags = tmp_path_factory.mktemp("dags")
     shutil.copy(ROOT / "dags" / "event_ingest.py", dags / "event_ingest.py")
     (dags / "event_ingest_downstream.py").write_text(DOWNSTREAM_DAG)
-    with running_stack(native_pipeline, tmp_path_factory.mktemp("airflow"), dags_folder=dags) as stack:
+    home = tmp_path_factory.mktemp("airflow")
+    with running_stack(native_pipeline, airflow_template, home, dags_folder=dags) as stack:
         stack.wait_for_dag(DAG_ID)
         stack.wait_for_dag(DOWNSTREAM_ID)
         yield stack
@@ -235,7 +238,7 @@ class TestKilledTaskProcess:
     ) -> None:
         day = dt.date(2026, 6, 10)
         # Tags big enough that a download lasts while the test finds and kills its process.
-        manifest = pipe.seed([day], sessions_per_day=2, tags_per_session=2, tag_bytes=16 << 20, seed=61)
+        manifest = pipe.seed([day], sessions_per_day=1, tags_per_session=2, tag_bytes=16 << 20, seed=61)
         run = stack.trigger(DAG_ID, conf={"start_date": day.isoformat()})
         run_id = run["dag_run_id"]
         deadline = time.monotonic() + 120
