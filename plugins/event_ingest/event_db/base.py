@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
@@ -96,6 +97,15 @@ class EventDb(ABC):
     schema_file: ClassVar[str]
     #: Appended to a SELECT to lock the rows it reads until the transaction ends.
     lock_rows: ClassVar[str] = " FOR UPDATE"
+    #: The names of the tables of the connection's database (or schema).
+    tables_query: ClassVar[str] = (
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
+    )
+    #: The names of the columns of one table (the table's name as the one parameter).
+    columns_query: ClassVar[str] = (
+        "SELECT column_name FROM information_schema.columns"
+        " WHERE table_schema = current_schema() AND table_name = %s"
+    )
 
     def __init__(self, hook: Any) -> None:
         self.hook = hook
@@ -169,12 +179,59 @@ class EventDb(ABC):
         self.close()
 
     def _create_tables(self) -> None:
-        ddl = resources.files("event_ingest.event_db").joinpath("sql", self.schema_file).read_text("utf-8")
+        """Create what is missing; upgrade a database the first version made (see ``sql/*-upgrade-1.sql``).
+
+        The DDL runs only when a table is missing: on PostgreSQL, ``CREATE INDEX IF NOT EXISTS``
+        waits for every open write on its table, so running it on each connect would queue a
+        batch's tasks behind another batch's load.
+        """
+        with self.transaction(write=False) as cursor:
+            tables = {str(name) for (name,) in self._fetch(cursor, self.tables_query, ())}
+            first_version = "sessions" in tables and "tags_digest" not in self._columns(cursor, "sessions")
+        if first_version:
+            log.info("Upgrading the event database from the first version's tables")
+            self._run_script(self.schema_file.replace(".sql", "-upgrade-1.sql"))
+        if first_version or not {table.name for table in schema.ALL_TABLES} <= tables:
+            self._run_script(self.schema_file)
+        if first_version:
+            self._fill_in_first_version()
+
+    def _run_script(self, name: str) -> None:
+        ddl = resources.files("event_ingest.event_db").joinpath("sql", name).read_text("utf-8")
         with self.transaction() as cursor:
             for statement in ddl.split(";\n"):
                 body = "\n".join(line for line in statement.splitlines() if not line.startswith("--"))
                 if body.strip():
                     cursor.execute(body)
+
+    def _fill_in_first_version(self) -> None:
+        """What the first version did not keep: rejects' session keys and days, the per-day counts."""
+        with self.transaction() as cursor:
+            rows = self._fetch(cursor, "SELECT reject_id, object_key, session_id FROM ingest_rejects", ())
+            m = self.mark
+            keys = [
+                (schema.session_key(sid) if sid else None, _folder_day(key), rid) for rid, key, sid in rows
+            ]
+            if keys:
+                cursor.executemany(
+                    f"UPDATE ingest_rejects SET session_key = {m}, session_date = {m} WHERE reject_id = {m}",
+                    keys,
+                )
+            cursor.execute(
+                "INSERT INTO ingest_days (day, sessions, events)"
+                " SELECT session_date, COUNT(*), SUM(event_count) FROM sessions GROUP BY session_date"
+            )
+
+    def _columns(self, cursor: Any, table: str) -> set[str]:
+        return {str(name).lower() for (name,) in self._fetch(cursor, self.columns_query, (table,))}
+
+    @staticmethod
+    def _fetch(cursor: Any, statement: str, args: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        if args:
+            cursor.execute(statement, args)
+        else:
+            cursor.execute(statement)
+        return [tuple(row) for row in cursor.fetchall()]
 
     @contextmanager
     def transaction(self, *, write: bool = True) -> Iterator[Any]:
@@ -620,6 +677,18 @@ class EventDb(ABC):
                 f" ORDER BY started_at DESC, dag_run_id LIMIT {int(limit)}"
             )
             return [dict(zip(RUNS.columns, row, strict=True)) for row in cursor.fetchall()]
+
+
+_FOLDER_DAY = re.compile(r"(?:^|/)([0-9]{4})/([0-9]{2})/([0-9]{2})/")
+
+
+def _folder_day(key: str) -> str | None:
+    """The day of the first ``YYYY/MM/DD/`` folder in ``key`` (a first-version reject's day)."""
+    match = _FOLDER_DAY.search(key)
+    try:
+        return dt.date(*map(int, match.groups())).isoformat() if match else None
+    except ValueError:
+        return None
 
 
 def _by_day(sessions: Sequence[Session]) -> dict[str, list[Session]]:

@@ -20,6 +20,11 @@ class MySqlEventDb(EventDb):
     """
 
     schema_file = "mysql.sql"
+    tables_query = "SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE()"
+    columns_query = (
+        "SELECT column_name FROM information_schema.columns"
+        " WHERE table_schema = DATABASE() AND table_name = %s"
+    )
 
     def _configure(self, conn: Any) -> None:
         conn.set_character_set("utf8mb4")

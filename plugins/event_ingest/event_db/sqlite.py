@@ -36,6 +36,8 @@ class SqliteEventDb(EventDb):
 
     schema_file = "sqlite.sql"
     lock_rows = ""  # BEGIN IMMEDIATE holds the database's write lock already
+    tables_query = "SELECT name FROM sqlite_master WHERE type = 'table'"
+    columns_query = "SELECT name FROM pragma_table_info(?)"
 
     @classmethod
     def at(cls, path: str | Path) -> SqliteEventDb:
