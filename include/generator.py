@@ -1,6 +1,6 @@
 """Synthetic drive sessions for tests, the demo and benchmarks.
 
-Writes sessions laid out as the data contract (section 1) describes into any S3 bucket, through a boto3
+Writes sessions laid out as docs/contract.md §1 describes into any S3 bucket, through a boto3
 client, and returns a :class:`Manifest`: what a correct ingest of that bucket must end with (sessions and
 events loaded, with their expected time resolution; objects rejected and why; sessions deferred).
 
@@ -218,6 +218,7 @@ def generate_bucket(
     tag_bytes: int = 32 * 1024,
     workers: int = 16,
     vehicle_offset: int = 0,
+    raw_bytes: int | None = None,
 ) -> Manifest:
     """Write synthetic sessions into ``bucket`` and return what a correct ingest must end with.
 
@@ -235,6 +236,8 @@ def generate_bucket(
     :param seed: seeds everything written.
     :param tag_bytes: approximate size of each wav (within +-10%).
     :param workers: sessions uploaded in parallel.
+    :param raw_bytes: size of each session's raw camera file, listed with its MD5 in the report
+        (default: a tiny file of 24 to 72 bytes, no MD5).
     :param vehicle_offset: first vehicle number minus one. Vehicle numbers used on a day are
         ``vehicle_offset + 1`` to ``vehicle_offset + count (+ len(bad_kinds) on the first day)``;
         a later call with a higher offset adds new sessions (late arrivals) without touching these.
@@ -253,6 +256,7 @@ def generate_bucket(
         tag_bytes=tag_bytes,
         workers=workers,
         vehicle_offset=vehicle_offset,
+        raw_bytes=raw_bytes,
     )
     return manifest
 
@@ -354,6 +358,7 @@ def _generate(
     tag_bytes: int,
     workers: int,
     vehicle_offset: int,
+    raw_bytes: int | None = None,
 ) -> tuple[Manifest, GenerationStats]:
     _check_prefix(prefix)
     unknown = sorted(set(bad_kinds) - set(BAD_KINDS))
@@ -386,6 +391,7 @@ def _generate(
                     unlogged_share=unlogged_share,
                     tag_bytes=tag_bytes,
                     kind=kind,
+                    raw_bytes=raw_bytes,
                 )
             )
 
@@ -434,6 +440,7 @@ def _build_session(
     unlogged_share: float,
     tag_bytes: int,
     kind: str | None,
+    raw_bytes: int | None = None,
 ) -> _SessionBuild:
     rng = random.Random(f"event-ingest:{seed}:{day.isoformat()}:{vehicle}")
     day_ms = int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp() * 1000)
@@ -531,9 +538,18 @@ def _build_session(
         objects.append((key, body))
         entries.append({"path": relpath, "type": "display_log", "size_bytes": len(body), "md5": _md5(body)})
 
-    camera = b"\x00\x00\x00\x18ftypmp42" + rng.randbytes(rng.randint(16, 64))
+    header = b"\x00\x00\x00\x18ftypmp42"
+    if raw_bytes is None:
+        camera = header + rng.randbytes(rng.randint(16, 64))
+        entries.append({"path": "camera/front_000.mp4", "type": "raw", "size_bytes": len(camera)})
+    else:
+        # One random MiB repeated: drawing tens of MB from the generator takes seconds per file.
+        block = rng.randbytes(min(max(raw_bytes - len(header), 0), 1 << 20))
+        camera = (header + block * -(-raw_bytes // max(len(block), 1)))[:raw_bytes]
+        entries.append(
+            {"path": "camera/front_000.mp4", "type": "raw", "size_bytes": len(camera), "md5": _md5(camera)}
+        )
     objects.append((folder + "camera/front_000.mp4", camera))
-    entries.append({"path": "camera/front_000.mp4", "type": "raw", "size_bytes": len(camera)})
 
     report: dict[str, Any] = {
         "report_version": 1,
@@ -710,7 +726,7 @@ def _parse_date(text: str) -> date:
 def _argument_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m include.generator",
-        description="Write synthetic drive sessions (data contract section 1) into an S3 bucket.",
+        description="Write synthetic drive sessions (docs/contract.md §1) into an S3 bucket.",
     )
     parser.add_argument("--endpoint-url", help="S3 endpoint, e.g. http://127.0.0.1:8333 (default: AWS)")
     parser.add_argument("--bucket", required=True)
@@ -726,6 +742,7 @@ def _argument_parser() -> argparse.ArgumentParser:
     parser.add_argument("--tag-bytes", type=int, default=32 * 1024)
     parser.add_argument("--workers", type=int, default=16)
     parser.add_argument("--vehicle-offset", type=int, default=0)
+    parser.add_argument("--raw-bytes", type=int, default=None, help="size of each session's raw file")
     parser.add_argument("--create-bucket", action="store_true", help="create the bucket if missing")
     parser.add_argument("--manifest", help="write the manifest JSON to this path")
     return parser
@@ -755,6 +772,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         tag_bytes=args.tag_bytes,
         workers=args.workers,
         vehicle_offset=args.vehicle_offset,
+        raw_bytes=args.raw_bytes,
     )
     if args.manifest:
         with open(args.manifest, "w", encoding="utf-8") as out:

@@ -22,7 +22,9 @@ through, for :func:`~event_ingest.errors.is_infrastructure_fault` to judge.
 
 from __future__ import annotations
 
+import ctypes
 import datetime as dt
+import functools
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -40,9 +42,16 @@ _CHUNK = 1 << 20
 RANGED_MIN = 16 << 20
 #: Size of one ranged GET.
 PART = 8 << 20
-#: Ranged parts held in memory at once by the whole process (all files, all threads).
-PARTS_IN_FLIGHT = 12
-_parts_gate = threading.BoundedSemaphore(PARTS_IN_FLIGHT)
+#: Ranged GETs of one object in flight at once.
+PARTS_PER_OBJECT = 4
+#: Ranged parts in memory at once in the whole process (all files, all threads): an object being
+#: fetched holds up to ``PARTS_PER_OBJECT`` parts in flight and the one its writer is on, so
+#: ``PARTS_IN_FLIGHT // (PARTS_PER_OBJECT + 1)`` objects are fetched at once; the others wait.
+PARTS_IN_FLIGHT = 10
+_object_slots = threading.BoundedSemaphore(max(PARTS_IN_FLIGHT // (PARTS_PER_OBJECT + 1), 1))
+_M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter
+#: What readers yield: ``bytes``, or a view of a ranged part's buffer (not copied).
+Chunk = bytes | memoryview
 _MISSING = frozenset({"NoSuchKey", "404", "NotFound"})
 _CHANGED = frozenset({"PreconditionFailed", "412"})
 #: How long credentials read from the hook are used before the hook is asked again. Temporary
@@ -58,8 +67,8 @@ class ObjectReader(Protocol):
 
     def iter_object(
         self, key: str, *, size: int | None = None, if_match: str | None = None
-    ) -> Iterator[bytes]:
-        """Yield the body of ``key`` in order, in chunks.
+    ) -> Iterator[Chunk]:
+        """Yield the body of ``key`` in order, in chunks (``bytes``, or views of big parts).
 
         :param size: the listed size: from :data:`RANGED_MIN` on, the body comes in parallel ranges.
         :param if_match: an ETag the object must still have.
@@ -69,30 +78,43 @@ class ObjectReader(Protocol):
         ...
 
 
-def _ranged(fetch: Callable[[int, int], bytes], size: int, *, window: int = 4) -> Iterator[bytes]:
-    """Yield ``fetch(start, end)`` for consecutive parts of ``size`` bytes, ``window`` of them in flight."""
+def _ranged(
+    fetch: Callable[[int, int], Chunk], size: int, *, window: int = PARTS_PER_OBJECT
+) -> Iterator[Chunk]:
+    """Yield ``fetch(start, end)`` for consecutive parts of ``size`` bytes, ``window`` of them in flight.
+
+    The object holds one of the process's object slots from its first part to its end, so no more
+    than :data:`PARTS_IN_FLIGHT` parts are in memory: ``window`` fetched or being fetched, and the
+    one its writer still holds while it waits for the next. An object waits for a free slot.
+    """
+    _return_big_buffers_to_the_system()
     starts = deque(range(0, size, PART))
-    pending: deque[Future[bytes]] = deque()
-
-    def one(start: int) -> bytes:
-        try:
-            return fetch(start, min(start + PART, size))
-        except BaseException:
-            _parts_gate.release()
-            raise
-
-    with ThreadPoolExecutor(max_workers=window, thread_name_prefix="ranged-get") as pool:
+    pending: deque[Future[Chunk]] = deque()
+    with _object_slots, ThreadPoolExecutor(max_workers=window, thread_name_prefix="ranged-get") as pool:
         try:
             while starts or pending:
-                while starts and len(pending) < window and _parts_gate.acquire(blocking=not pending):
-                    pending.append(pool.submit(one, starts.popleft()))
-                body = pending.popleft().result()
-                _parts_gate.release()
-                yield body
+                while starts and len(pending) < window:
+                    start = starts.popleft()
+                    pending.append(pool.submit(fetch, start, min(start + PART, size)))
+                yield pending.popleft().result()
         finally:
             for future in pending:
-                if future.cancel() or future.exception() is None:
-                    _parts_gate.release()
+                future.cancel()
+
+
+@functools.cache
+def _return_big_buffers_to_the_system() -> None:
+    """Have glibc give each buffer of 1 MiB or more its own mapping, returned to the system when freed.
+
+    By default glibc raises its mmap threshold to the size of each large buffer freed, so the parts
+    of later objects come from its per-thread arenas, which keep freed memory: fetching 16 objects
+    of 64 MiB with 80 MiB of parts in flight measured 200 MB over the process's baseline, 70 MB with
+    the threshold fixed (the parts' own size). Once per process, on the first ranged fetch; a
+    no-op where the C library has no ``mallopt`` (musl, macOS).
+    """
+    mallopt = getattr(ctypes.CDLL(None), "mallopt", None)
+    if mallopt is not None:
+        mallopt(_M_MMAP_THRESHOLD, 1 << 20)
 
 
 class Boto3Reader:
@@ -125,7 +147,7 @@ class Boto3Reader:
 
     def iter_object(
         self, key: str, *, size: int | None = None, if_match: str | None = None
-    ) -> Iterator[bytes]:
+    ) -> Iterator[Chunk]:
         if size is not None and size >= RANGED_MIN:
 
             def fetch(start: int, end: int) -> bytes:
@@ -227,13 +249,13 @@ class ObstoreReader:
 
     def iter_object(
         self, key: str, *, size: int | None = None, if_match: str | None = None
-    ) -> Iterator[bytes]:
+    ) -> Iterator[Chunk]:
         if not _obstore_can_address(key):
             yield from self.fallback.iter_object(key, size=size, if_match=if_match)
             return
         if size is not None and size >= RANGED_MIN:
             yield from _ranged(
-                lambda start, end: bytes(self._get(key, if_match, range=(start, end)).bytes()), size
+                lambda start, end: memoryview(self._get(key, if_match, range=(start, end)).bytes()), size
             )
             return
         result = self._get(key, if_match)
@@ -255,7 +277,7 @@ class _LazyBoto3Reader:
 
     def iter_object(
         self, key: str, *, size: int | None = None, if_match: str | None = None
-    ) -> Iterator[bytes]:
+    ) -> Iterator[Chunk]:
         with self._lock:
             if self._reader is None:
                 self._reader = Boto3Reader(self.hook.get_conn(), self.bucket)

@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from tools.bench.variants import ROOT
+from tools.bench.harness import ROOT
 from tools.dag_runs import airflow_environment
 
 
@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.update({**airflow_environment(work / "airflow"), "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING"})
     sys.path.insert(0, str(ROOT / "plugins"))
     from include import generator
-    from tools.bench.runner import BUCKET, DAY
+    from tools.bench.harness import BUCKET, DAY
     from tools.dag_runs import delete_runs, run_dag
     from tools.services import MariaDbServer, SeaweedS3
 
