@@ -50,6 +50,7 @@ import httpx
 from tools.services import HOST, LocalPostgres, ServiceError, free_port
 
 __all__ = [
+    "CELERY_WORKER_SETTINGS",
     "AirflowApiError",
     "AirflowStack",
     "CeleryWorker",
@@ -68,6 +69,10 @@ STACK_MARKER = "EVENT_INGEST_AIRFLOW_STACK"
 COMPONENT_MARKER = "EVENT_INGEST_AIRFLOW_COMPONENT"
 #: A Celery worker's task instances report this as their ``hostname`` (see :func:`worker_hostname`).
 HOSTNAME_VARIABLE = "EVENT_INGEST_AIRFLOW_HOSTNAME"
+#: The Celery settings of a CeleryExecutor stack that the compose ``celery`` profile's workers use too
+#: (tests/deploy holds docker-compose.yaml to them): 2 task instances at once per worker, the
+#: concurrency the Celery tests prove on 2 cores.
+CELERY_WORKER_SETTINGS = {"AIRFLOW__CELERY__WORKER_CONCURRENCY": "2"}
 TERMINAL_RUN_STATES = frozenset({"success", "failed"})
 EXECUTORS = ("LocalExecutor", "CeleryExecutor")
 _LOG_TAIL_LINES = 30
@@ -102,12 +107,17 @@ class AirflowApiError(RuntimeError):
 class CeleryWorker:
     """One ``airflow celery worker`` of a CeleryExecutor stack.
 
-    :param name: its Celery node name (``name@host``) and the ``hostname`` of the task instances it runs.
+    :param name: the worker's host name: its Celery node is ``celery@<name>``, as a container's is
+        ``celery@<container host name>``, and the task instances it runs report it as ``hostname``.
     :param concurrency: task instances it runs at once (``--concurrency``).
     """
 
     name: str
-    concurrency: int = 2
+    concurrency: int = int(CELERY_WORKER_SETTINGS["AIRFLOW__CELERY__WORKER_CONCURRENCY"])
+
+    @property
+    def node(self) -> str:
+        return f"celery@{self.name}"
 
 
 @dataclass(frozen=True)
@@ -279,7 +289,7 @@ class AirflowStack:
             STACK_MARKER: self.stack_id,
         }
         if self.executor == "CeleryExecutor":
-            settings |= {
+            settings |= CELERY_WORKER_SETTINGS | {
                 "AIRFLOW__CELERY__BROKER_URL": f"redis://{HOST}:{self.redis_port}/0",
                 "AIRFLOW__CELERY__RESULT_BACKEND": f"db+{self.metadata_url}",
                 # Queued task instances whose message a dead worker had taken are sent again.
@@ -429,6 +439,28 @@ class AirflowStack:
                 f"\n{result.stderr[-4000:]}"
             )
         return result
+
+    def shell(
+        self,
+        command: str,
+        component: str = "cli",
+        *,
+        env: Mapping[str, str] | None = None,
+        timeout: float = 120,
+    ) -> subprocess.CompletedProcess[str]:
+        """Run a shell ``command`` in the stack's environment, the venv's ``bin`` first on ``PATH``."""
+        process_env = self._process_env(component, env)
+        process_env["PATH"] = f"{AIRFLOW_BIN.parent}:{process_env.get('PATH', '')}"
+        return subprocess.run(
+            ["/bin/sh", "-c", command],
+            env=process_env,
+            cwd=self.home,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
 
     # -- the REST API --------------------------------------------------------------------------------
 
@@ -651,7 +683,7 @@ class AirflowStack:
                 worker.name,
                 [
                     airflow, "celery", "worker",
-                    "--celery-hostname", f"{worker.name}@{HOST}",
+                    "--celery-hostname", worker.node,
                     "--concurrency", str(worker.concurrency),
                     "--without-mingle", "--without-gossip", "--skip-serve-logs",
                 ],
@@ -693,7 +725,7 @@ class AirflowStack:
 
     def _worker_ready(self, worker: CeleryWorker) -> bool:
         path = self._component(worker.name).log_path
-        return path.exists() and f"{worker.name}@{HOST} ready." in path.read_text(errors="replace")
+        return path.exists() and f"{worker.node} ready." in path.read_text(errors="replace")
 
     @property
     def metadata_database(self) -> str | None:

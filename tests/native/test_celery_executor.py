@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from tests.deploy import interpolate, load_compose
 from tests.native.conftest import (
     DAG_ID,
     NativePipeline,
@@ -72,6 +73,14 @@ def where_it_ran(tis: list[dict[str, Any]]) -> str:
 
 
 class TestTwoWorkers:
+    def test_the_compose_workers_healthcheck_passes_on_each_worker(self, stack: AirflowStack) -> None:
+        _, command = load_compose()["services"]["airflow-worker"]["healthcheck"]["test"]
+        for worker in WORKERS:
+            # In a container HOSTNAME is the container's; here it is the worker's name.
+            result = stack.shell(interpolate(command, {}), env={"HOSTNAME": worker.name})
+            assert result.returncode == 0, result.stdout + result.stderr
+            assert f"{worker.node}: OK" in result.stdout
+
     def test_every_batch_runs_each_of_its_steps_and_both_workers_take_part(
         self, stack: AirflowStack, pipe: NativePipeline
     ) -> None:
