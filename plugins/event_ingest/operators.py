@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import Any
 
 import structlog
-from airflow.sdk import BaseOperator
+from airflow.sdk import Asset, BaseOperator
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-from event_ingest import settings
+from event_ingest import notifications, settings
 from event_ingest.assets import EVENTS_ASSET
 from event_ingest.errors import ConfError, S3AccessError
 from event_ingest.model import Batch
@@ -198,29 +198,45 @@ class DiscoverSessionsOperator(_DiscoverOperator):
 
 
 class DiscoverUploadedSessionsOperator(_DiscoverOperator):
-    """Take the sessions whose reports the run's triggering asset events announce.
+    """Take the sessions whose reports the bucket notifications on the ``uploads`` asset announce.
 
-    :param report_keys: the report keys (templated: the DAG passes a template that reads them from
-        ``triggering_asset_events``, see :mod:`event_ingest.notifications`).
+    A run reads its triggering asset events and also every event of ``uploads`` from the run's
+    ``run_after`` on, until the moment this task starts. An asset-triggered run consumes only the
+    events up to its ``run_after`` (when its asset-queue entry was made), and making the run
+    deletes the entry. Events that arrive while the run waits behind ``max_active_runs`` therefore
+    fall into no run until another notification arrives. Reading past ``run_after`` leaves none
+    behind. An event read by two runs costs the second one a listing, because loading is idempotent.
+    See docs/event-driven.md.
+
+    :param uploads: the asset whose watcher records the notifications; it becomes this task's inlet.
     """
 
-    template_fields: Sequence[str] = (*EventIngestBaseOperator.template_fields, "report_keys")
-
-    def __init__(self, *, report_keys: Any, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.report_keys = report_keys
+    def __init__(self, *, uploads: Asset, **kwargs: Any) -> None:
+        super().__init__(inlets=[uploads], **kwargs)
+        self.uploads = uploads
 
     def find(self, runner: BatchRunner, context: Any, batch_size: int) -> tuple[list[str], list[Batch]]:
-        keys = list(self.report_keys or [])
+        triggering = context["triggering_asset_events"].get(self.uploads, [])
+        later = context["inlet_events"][self.uploads].after(context["dag_run"].run_after)
+        notified = notifications.notified_reports(
+            [event.extra for event in [*triggering, *later]], bucket=self.bucket
+        )
         try:
-            batches = runner.discover_keys(keys, batch_size=batch_size, max_batches=self.max_batches)
+            batches = runner.discover_keys(
+                notified.report_keys, batch_size=batch_size, max_batches=self.max_batches
+            )
         except S3AccessError as exc:
             raise AirflowFailException(str(exc)) from None
         days = sorted({listing.day for batch in batches for listing in batch.listings})
         self.log.info(
-            "%s notified key(s), %s session report(s) among them",
-            len(keys),
+            "%s notification message(s) (%s announcing no report), %s report key(s), %s session(s)",
+            notified.messages,
+            notified.ignored,
+            len(notified.report_keys),
             sum(b.discovered for b in batches),
+            messages=notified.messages,
+            ignored_messages=notified.ignored,
+            report_keys=len(notified.report_keys),
         )
         return days, batches
 
