@@ -123,6 +123,12 @@ def main() -> int:
         report = _event_db_report()
     print(report)
     print(f"\nfiles under {WORK / 'data'}; Airflow's log in {log_path}; {time.monotonic() - started:.1f} s")
+    print(
+        "\nTo see it in Airflow's UI: `make airflow` runs Airflow here on the same demo data and prints the"
+        "\nUI's address and login; its ingest view, /event-ingest/ (also in the UI's menu), shows per day"
+        "\nthe sessions, events and open rejects, the latest runs, each day's rejects and the deferred"
+        "\nsessions, and re-ingests a day. `make airflow-stop` stops it."
+    )
     return 0 if all(result.succeeded for _, result in runs) else 1
 
 
