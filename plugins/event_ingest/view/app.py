@@ -10,18 +10,15 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import logging
 from functools import cache
 from importlib import resources
 
 from fastapi import Depends, FastAPI, HTTPException, Request, status
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from event_ingest.view import api, page, params, reads
 from event_ingest.view.auth import airflow_user
-
-log = logging.getLogger(__name__)
 
 #: Where the plugin mounts the app on Airflow's API server.
 URL_PREFIX = "/event-ingest"
@@ -31,7 +28,7 @@ STATIC_FILES = {
     "view.js": "text/javascript; charset=utf-8",
     "icon.svg": "image/svg+xml",
 }
-#: Rows of the page's tables of runs and of deferred sessions.
+#: Rows of the page's tables: runs, deferred sessions, a day's open rejects.
 PAGE_RUNS, PAGE_DEFERRED, PAGE_REJECTS = 20, 200, 1000
 
 app = FastAPI(
@@ -137,19 +134,13 @@ async def _bad_parameter(request: Request, exc: params.BadParameter) -> Response
     return _error(request, status.HTTP_400_BAD_REQUEST, "Bad request", str(exc))
 
 
-@app.exception_handler(RequestValidationError)
-async def _invalid_request(request: Request, exc: RequestValidationError) -> Response:
-    problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-    return _error(request, status.HTTP_400_BAD_REQUEST, "Bad request", problems)
-
-
 @app.exception_handler(reads.DatabaseUnavailable)
 async def _database_unavailable(request: Request, exc: reads.DatabaseUnavailable) -> Response:
     return _error(request, status.HTTP_503_SERVICE_UNAVAILABLE, "Event database unavailable", str(exc))
 
 
-@app.exception_handler(HTTPException)
-async def _http_error(request: Request, exc: HTTPException) -> Response:
+@app.exception_handler(StarletteHTTPException)
+async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
     titles = {401: "Not logged in", 403: "Not allowed", 404: "Not found"}
     return _error(
         request, exc.status_code, titles.get(exc.status_code, "Error"), str(exc.detail), exc.headers

@@ -185,13 +185,13 @@ def _runs_section(runs: Sequence[dict[str, Any]], airflow_root: str) -> str:
             escape(r["run_type"]),
             f'<span class="days">{escape(_span(r.get("first_day"), r.get("last_day")))}</span>',
             _time(r["started_at"]),
-            _time(r["finished_at"]),
+            _took(r["started_at"], r["finished_at"]),
             f'<span class="state state-{escape(r["state"])}">{escape(r["state"])}</span>',
             *(f"{int(r[name]):,}" for name in _RUN_COUNTS),
         )
         for r in runs
     ]
-    headings = ("Run", "Type", "Days", "Started", "Finished", "State", *_RUN_COUNTS.values())
+    headings = ("Run", "Type", "Days", "Started", "Took", "State", *_RUN_COUNTS.values())
     body = _table(headings, rows, css="runs", numeric_from=6) if rows else '<p class="empty">No runs yet.</p>'
     return (
         '<section class="card" aria-labelledby="runs-heading">'
@@ -260,6 +260,16 @@ def _time(value: str | None) -> str:
         return "—"
     shown = escape(value[:19].replace("T", " "))
     return f'<time datetime="{escape(value)}" title="{escape(value)}">{shown}</time>'
+
+
+def _took(started: str, finished: str | None) -> str:
+    """How long a run took (its end time in the tooltip); a dash while it runs."""
+    if not finished:
+        return "—"
+    seconds = (dt.datetime.fromisoformat(finished) - dt.datetime.fromisoformat(started)).total_seconds()
+    minutes, rest = divmod(round(seconds), 60)
+    took = f"{minutes} min {rest} s" if minutes else f"{rest} s"
+    return f'<time datetime="{escape(finished)}" title="finished {escape(finished)}">{took}</time>'
 
 
 def _span(first: str | None, last: str | None) -> str:

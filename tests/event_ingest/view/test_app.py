@@ -150,6 +150,11 @@ class TestParameters:
         assert response.status_code == 404
         assert response.json() == {"detail": "Not Found"}
 
+    def test_the_api_is_read_only(self, api: Any, admin: dict[str, str]) -> None:
+        response = api.post(f"/event-ingest/api/days?start={seed.FIRST}&end={seed.LAST}", headers=admin)
+        assert response.status_code == 405
+        assert response.json() == {"detail": "Method Not Allowed"}
+
 
 class TestAnswers:
     def test_days_are_the_tables_counts_ascending_with_zeros(

@@ -124,11 +124,17 @@ class TestReingestButton:
 
 
 class TestSections:
-    def test_runs_show_their_counts_and_state(self) -> None:
-        html = render(runs=[run(state="success", discovered=12, loaded_sessions=10, failed_batches=1)])
+    def test_runs_show_their_counts_state_and_duration(self) -> None:
+        finished = "2026-11-07T10:01:05.400Z"
+        html = render(runs=[run(state="success", discovered=12, loaded_sessions=10, finished_at=finished)])
         assert '<span class="state state-success">success</span>' in html
         assert '<td class="num">12</td><td class="num">10</td>' in html
         assert "2026-11-02 → 2026-11-06" in html
+        assert f'title="finished {finished}">1 min 5 s</time>' in html
+
+    def test_a_running_run_has_no_duration_yet(self) -> None:
+        html = render(runs=[run(state="running", finished_at=None)])
+        assert '<td>—</td><td><span class="state state-running">running</span>' in html
 
     def test_empty_sections_say_so(self) -> None:
         html = render(runs=[], deferred=[])
