@@ -5,7 +5,8 @@ bad input inside the data directory live in one place.
 
 Local names follow the keys, except where the file system cannot: a file or folder name longer than
 :data:`NAME_MAX` bytes is stored as its first bytes, ``~`` and 16 hex digits of its SHA-256 (see
-:func:`local_name`); ``local_path`` in the database records where each file went.
+:func:`local_name`), and so is a name that already ends that way, so that no name in the bucket can
+take the local name of another; ``local_path`` in the database records where each file went.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ NAME_MAX = 255
 #: A name longer than NAME_MAX keeps this many bytes before its hash.
 _KEPT_BYTES = 200
 _DIGITS = re.compile(r"[0-9]+")
+#: How a shortened local name ends.
+_HASHED = re.compile(r"~[0-9a-f]{16}\Z")
 
 
 def normalize_prefix(prefix: str | None) -> str:
@@ -44,9 +47,17 @@ def normalize_prefix(prefix: str | None) -> str:
     return prefix.rstrip("/") + "/" if prefix else ""
 
 
+def day_folders(day: dt.date) -> tuple[str, str, str]:
+    """The folder names of a day: ``YYYY``, ``MM``, ``DD``, the year in four digits whatever it is.
+
+    (``strftime("%Y")`` writes the year 999 as ``999`` on Linux: the key ``0999/...`` would never match.)
+    """
+    return f"{day.year:04d}", f"{day.month:02d}", f"{day.day:02d}"
+
+
 def day_prefix(prefix: str, day: dt.date) -> str:
     """Return the key prefix of one day's partition."""
-    return f"{normalize_prefix(prefix)}{day:%Y/%m/%d}/"
+    return f"{normalize_prefix(prefix)}{'/'.join(day_folders(day))}/"
 
 
 def session_prefix(prefix: str, day: dt.date, session_id: str) -> str:
@@ -126,16 +137,21 @@ def safe_relpath(relpath: object) -> str:
 
 
 def local_name(name: str) -> str:
-    """The local file or folder name for ``name``: itself, or shortened and hashed when too long."""
+    """The local file or folder name for ``name``: itself, or shortened and hashed.
+
+    Shortened when too long for the file system, and when it ends as a shortened name does: a name
+    in the bucket could otherwise be the local name of another, longer one, and both files would be
+    written to one path.
+    """
     encoded = name.encode("utf-8")
-    if len(encoded) <= NAME_MAX:
+    if len(encoded) <= NAME_MAX and not _HASHED.search(name):
         return name
     kept = encoded[:_KEPT_BYTES].decode("utf-8", errors="ignore")
     return f"{kept}~{hashlib.sha256(encoded).hexdigest()[:16]}"
 
 
 def local_session_dir(data_dir: str | Path, day: dt.date, session_id: str) -> Path:
-    return Path(data_dir) / f"{day:%Y}" / f"{day:%m}" / f"{day:%d}" / local_name(check_session_id(session_id))
+    return Path(data_dir).joinpath(*day_folders(day), local_name(check_session_id(session_id)))
 
 
 def local_path(data_dir: str | Path, day: dt.date, session_id: str, relpath: str) -> Path:
