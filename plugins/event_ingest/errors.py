@@ -83,25 +83,36 @@ class ObjectChangedError(VerificationError):
     """The object was replaced after it was listed: its ETag no longer matches."""
 
 
-#: S3 error codes that mean "try again later" or "you may not": never the data's fault.
+#: S3 error codes that mean "try again later" or "you may not": never the data's fault. The
+#: throttling and time-out codes are those botocore's retry handler retries.
 _S3_FAULT_CODES = frozenset(
     {
         "AccessDenied",
         "AllAccessDisabled",
+        "BandwidthLimitExceeded",
         "ExpiredToken",
         "InternalError",
         "InvalidAccessKeyId",
         "InvalidToken",
+        "PriorRequestNotComplete",
+        "RequestLimitExceeded",
+        "RequestThrottled",
+        "RequestThrottledException",
         "RequestTimeTooSkewed",
         "RequestTimeout",
+        "RequestTimeoutException",
         "ServiceUnavailable",
         "SignatureDoesNotMatch",
         "SlowDown",
+        "ThrottledException",
         "Throttling",
         "ThrottlingException",
         "TokenRefreshRequired",
+        "TooManyRequestsException",
     }
 )
+#: HTTP statuses that are faults whatever the code: access denied, too many requests (5xx apart).
+_S3_FAULT_STATUSES = frozenset({403, 429})
 #: OS errors of the local disk or the network, as opposed to names the file system refuses.
 _OS_FAULT_ERRNOS = frozenset(
     {
@@ -138,9 +149,10 @@ def is_infrastructure_fault(exc: BaseException) -> bool:
         return isinstance(exc, S3AccessError)
     if isinstance(exc, MemoryError | TimeoutError | ConnectionError):
         return True
-    if isinstance(exc, OSError):
-        return exc.errno in _OS_FAULT_ERRNOS
-    return _is_airflow_error(exc) or _is_s3_fault(exc) or is_database_fault(exc)
+    # Before the errno rule: botocore's time-outs and connection errors are OSErrors without errno.
+    if _is_airflow_error(exc) or _is_s3_fault(exc) or is_database_fault(exc):
+        return True
+    return isinstance(exc, OSError) and exc.errno in _OS_FAULT_ERRNOS
 
 
 def is_database_fault(exc: BaseException) -> bool:
@@ -178,11 +190,13 @@ def _is_s3_fault(exc: BaseException) -> bool:
         if isinstance(exc, botocore.ClientError):
             error = exc.response.get("Error", {})
             status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
-            return str(error.get("Code", "")) in _S3_FAULT_CODES or int(status) >= 500 or int(status) == 403
+            code = str(error.get("Code", ""))
+            return code in _S3_FAULT_CODES or int(status) >= 500 or int(status) in _S3_FAULT_STATUSES
         if isinstance(
             exc,
             botocore.HTTPClientError
             | botocore.ConnectionError
+            | botocore.IncompleteReadError
             | botocore.NoCredentialsError
             | botocore.PartialCredentialsError
             | botocore.CredentialRetrievalError
@@ -205,7 +219,16 @@ def reason_of(exc: BaseException, where: str) -> str:
     Whatever the input put into the message (other languages, control characters, lone surrogates,
     megabytes) comes out printable and short: see :func:`event_ingest.safe_text.excerpt`.
     """
-    message = excerpt(str(exc), 400)
+    message = excerpt(_message_of(exc), 400)
     if isinstance(exc, EventIngestError):
         return f"{where}: {message}"
     return f"{where}: {type(exc).__name__}: {message}" if message else f"{where}: {type(exc).__name__}"
+
+
+def _message_of(exc: BaseException) -> str:
+    """``str(exc)``, or a word on why it cannot be had: ``str`` itself raises on some arguments (an
+    integer past Python's digit limit, nesting past the recursion limit, a broken ``__str__``)."""
+    try:
+        return str(exc)
+    except Exception as failure:
+        return f"(message not shown: {type(failure).__name__})"
