@@ -13,11 +13,9 @@ searched by them. Every value from the bucket is logged :func:`~event_ingest.saf
 from __future__ import annotations
 
 import datetime as dt
-import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import structlog
@@ -89,9 +87,7 @@ class EventIngestBaseOperator(BaseOperator):
         """The run's :class:`~event_ingest.runner.Place`, from this task's fields and the run's params."""
         if not self.bucket:
             raise AirflowFailException(f"no bucket: set Airflow Variable {settings.BUCKET_VARIABLE!r}")
-        data_dir = Path(
-            self.data_dir or Path(os.environ.get("AIRFLOW_HOME", "~/airflow")) / "event_ingest_data"
-        )
+        data_dir = settings.data_dir(self.data_dir)
         try:
             file_types = file_types_of(context["params"].get("download_types"))
         except ConfError as exc:
@@ -99,7 +95,7 @@ class EventIngestBaseOperator(BaseOperator):
         return Place(
             bucket=self.bucket,
             prefix=self.prefix,
-            data_dir=data_dir.expanduser(),
+            data_dir=data_dir,
             aws_conn_id=self.aws_conn_id,
             db_conn_id=self.db_conn_id,
             concurrency=self.s3_concurrency,

@@ -8,12 +8,19 @@ environment variable is not I/O, so this module is safe at DAG parse time.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 S3_CONN_ID = "event_ingest_s3"
 DB_CONN_ID = "event_ingest_db"
 BUCKET_VARIABLE = "event_ingest_bucket"
 PREFIX_VARIABLE = "event_ingest_prefix"
 DATA_DIR_VARIABLE = "event_ingest_data_dir"
+
+
+def data_dir(configured: str | None = None) -> Path:
+    """Where files go: ``configured`` (Variable ``event_ingest_data_dir``), else under ``$AIRFLOW_HOME``."""
+    home = Path(os.environ.get("AIRFLOW_HOME", "~/airflow"))
+    return Path(configured or home / "event_ingest_data").expanduser()
 
 
 def _int_env(name: str, default: int) -> int:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -36,9 +35,7 @@ def data_dir() -> Path:
     """Variable ``event_ingest_data_dir``, else the DAG's default: ``$AIRFLOW_HOME/event_ingest_data``."""
     from airflow.sdk import Variable
 
-    configured = Variable.get(settings.DATA_DIR_VARIABLE, default=None)
-    home = Path(os.environ.get("AIRFLOW_HOME", "~/airflow"))
-    return Path(configured or home / "event_ingest_data").expanduser()
+    return settings.data_dir(Variable.get(settings.DATA_DIR_VARIABLE, default=None))
 
 
 @contextmanager
