@@ -7,10 +7,10 @@ the stack's home, against a metadata database made for it (a PostgreSQL database
 server, or SQLite when asked). It sets every setting a native deployment needs (see
 :meth:`AirflowStack.environment` and docs/running-natively.md), waits until the API server reports
 every component healthy, and talks to it through the REST API (token, trigger with a conf, wait for a
-run, task instances, task logs, pause/unpause). ``stop()`` leaves no process behind: every process the
-stack starts, and everything they start, carries a marker in its environment, and ``stop()`` ends all
-of them, task processes in their own process groups included. The tests under a real scheduler
-(``tests/native/``), ``make airflow`` and the benchmark build on it::
+run, task instances, task logs, pause/unpause). ``stop()`` leaves no process behind: each component
+leads a session of its own, everything it starts stays in that session (task processes included,
+though they run in process groups of their own), and ``stop()`` ends every process of those sessions.
+The tests under a real scheduler (``tests/native/``), ``make airflow`` and the benchmark build on it::
 
     with AirflowStack(home, env={"AIRFLOW_CONN_EVENT_INGEST_S3": ...}) as stack:
         stack.wait_for_dag("event_ingest")
@@ -57,14 +57,16 @@ __all__ = [
     "StackProcess",
     "find_processes",
     "kill_processes",
+    "main",
+    "migrated_template",
 ]
 
 log = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parents[1]
 AIRFLOW_BIN = Path(sys.executable).parent / "airflow"
-#: Every process of a stack, and every process those start, inherits these two variables: ``stop()``
-#: and ``make airflow-stop`` find them all by it, task processes in their own process groups too.
+#: Every process of a stack inherits these two variables: they find the processes that left the
+#: components' sessions (see :func:`find_processes`).
 STACK_MARKER = "EVENT_INGEST_AIRFLOW_STACK"
 COMPONENT_MARKER = "EVENT_INGEST_AIRFLOW_COMPONENT"
 #: A Celery worker's task instances report this as their ``hostname`` (see :func:`worker_hostname`).
@@ -280,7 +282,6 @@ class AirflowStack:
             # Fast loops: a new DAG file is seen within seconds, a task process that died silently
             # (a killed worker) is failed and retried after 30 s instead of 5 minutes.
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
-            "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "30",
             "AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES": "1",
             "AIRFLOW__DAG_PROCESSOR__PRINT_STATS_INTERVAL": "0",
             "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "30",
@@ -292,8 +293,6 @@ class AirflowStack:
             settings |= CELERY_WORKER_SETTINGS | {
                 "AIRFLOW__CELERY__BROKER_URL": f"redis://{HOST}:{self.redis_port}/0",
                 "AIRFLOW__CELERY__RESULT_BACKEND": f"db+{self.metadata_url}",
-                # Queued task instances whose message a dead worker had taken are sent again.
-                "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "60",
             }
         return settings | self.extra_env
 
