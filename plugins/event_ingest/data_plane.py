@@ -250,7 +250,7 @@ class ObstoreReader:
     def iter_object(
         self, key: str, *, size: int | None = None, if_match: str | None = None
     ) -> Iterator[Chunk]:
-        if not _obstore_can_address(key):
+        if not obstore_can_address(key):
             yield from self.fallback.iter_object(key, size=size, if_match=if_match)
             return
         if size is not None and size >= RANGED_MIN:
@@ -284,7 +284,7 @@ class _LazyBoto3Reader:
         return self._reader.iter_object(key, size=size, if_match=if_match)
 
 
-def _obstore_can_address(key: str) -> bool:
+def obstore_can_address(key: str) -> bool:
     """Whether object_store's ``Path`` holds ``key`` exactly: no empty, ``.`` or ``..`` segment,
     no control character, no leading or trailing ``/``."""
     if not key or key.startswith("/") or key.endswith("/"):

@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -26,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from tools.bench import scenarios
-from tools.bench.harness import BUCKET, Bench, Day
+from tools.bench.harness import BUCKET, ROOT, Bench, Day
 from tools.dag_runs import airflow_environment
 
 DAG_ID = "event_ingest"
@@ -58,6 +59,18 @@ def _when(value: Any) -> float:
     return value.timestamp()
 
 
+_STAMP = re.compile(r"^\[?(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d)?)\]?\s+(.*)$")
+
+
+def timeline(lines: list[str], limit: int = 40) -> list[str]:
+    """The log lines of a task as seconds since its first line, for the first task's profile."""
+    stamped = [(m.group(1), m.group(2)) for line in lines if (m := _STAMP.match(line))]
+    if not stamped:
+        return []
+    first = _when(stamped[0][0])
+    return [f"  +{_when(stamp) - first:6.2f} s  {text[:120]}" for stamp, text in stamped[:limit]]
+
+
 def _task_summary(tis: list[dict[str, Any]]) -> tuple[str, float, int]:
     """Per task: instances and their summed duration; the run's span; most instances running at once."""
     by_task: dict[str, list[float]] = defaultdict(list)
@@ -79,8 +92,9 @@ def _task_summary(tis: list[dict[str, Any]]) -> tuple[str, float, int]:
 
 def _dags_test(
     bench: Bench, env: dict[str, str], home: Path
-) -> tuple[float, list[dict[str, Any]], dict[str, int]]:
-    """Run the CLI; its wall time, the task instances and the XCom bytes per task (from its SQLite)."""
+) -> tuple[float, list[dict[str, Any]], dict[str, int], list[str]]:
+    """Run the CLI; its wall time, the task instances, the XCom bytes per task (from its SQLite) and
+    the first task's log lines."""
     migrate = subprocess.run(
         [AIRFLOW_BIN, "db", "migrate"], env=env, capture_output=True, text=True, check=False
     )
@@ -104,6 +118,10 @@ def _dags_test(
     if code:
         tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-40:])
         raise SystemExit(f"airflow dags test exited with {code}:\n{tail}")
+    log_lines = log_path.read_text(errors="replace").splitlines()
+    begin = next(i for i, line in enumerate(log_lines) if "starting task_id=discover_sessions" in line)
+    end = next(i for i, line in enumerate(log_lines) if "end task task_id=discover_sessions" in line)
+    first_task = timeline(log_lines[begin : end + 1])
     db = sqlite3.connect(home / "airflow.db")
     try:
         columns = ("task_id", "map_index", "start_date", "end_date", "state")
@@ -116,13 +134,14 @@ def _dags_test(
             xcom[task_id.rsplit(".", 1)[-1]] += size or 0
     finally:
         db.close()
-    return wall, tis, dict(xcom)
+    return wall, tis, dict(xcom), first_task
 
 
 def _local_executor(
     bench: Bench, env: dict[str, str], home: Path
-) -> tuple[float, list[dict[str, Any]], float]:
-    """Run the DAG under a real scheduler; trigger-to-end wall, the task instances, the stack's start-up."""
+) -> tuple[float, list[dict[str, Any]], float, list[str]]:
+    """Run the DAG under a real scheduler; trigger-to-end wall, the task instances, the stack's
+    start-up and the first task's log lines."""
     from tools.airflow_local import AirflowStack
 
     passed = {
@@ -141,9 +160,30 @@ def _local_executor(
         run = stack.wait_for_run(DAG_ID, run["dag_run_id"], timeout=900)
         wall = time.perf_counter() - started
         tis = stack.task_instances(DAG_ID, run["dag_run_id"])
+        first_task = timeline(stack.task_log(DAG_ID, run["dag_run_id"], "discover_sessions", 1).splitlines())
         if run["state"] != "success":
             raise SystemExit(f"the run ended {run['state']}: {[(t['task_id'], t['state']) for t in tis]}")
-    return wall, tis, startup
+    return wall, tis, startup, first_task
+
+
+def startup_profile(env: dict[str, str], day: Day, data_dir: Path) -> list[str]:
+    """:mod:`tools.bench.startup` in a fresh process with the task's environment: one line a piece."""
+    result = subprocess.run(
+        [
+            *(sys.executable, "-m", "tools.bench.startup", "--bucket", BUCKET),
+            *("--day", day.day.isoformat(), "--data-dir", str(data_dir), "--json"),
+        ],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode:
+        return [f"  (the start-up profile failed: {result.stderr[-500:]})"]
+    rows = json.loads(result.stdout.strip().splitlines()[-1])
+    width = max(len(name) for name, _ in rows)
+    return [f"  {name:<{width}}  {seconds * 1000:8.1f} ms" for name, seconds in rows]
 
 
 def run(bench: Bench, day: Day, scenario: str, config: dict[str, Any]) -> scenarios.Outcome:
@@ -165,10 +205,12 @@ def run(bench: Bench, day: Day, scenario: str, config: dict[str, Any]) -> scenar
     statements = bench.sql_statements()
     xcom: dict[str, int] = {}
     if scenario == "dags-test":
-        wall, tis, xcom = _dags_test(bench, env, home / "airflow")
+        wall, tis, xcom, first_task = _dags_test(bench, env, home / "airflow")
         extra = ""
+        first_task += ["start-up pieces in a fresh process with the task's environment:"]
+        first_task += startup_profile(env, day, data_dir)
     else:
-        wall, tis, startup = _local_executor(bench, env, home / "airflow")
+        wall, tis, startup, first_task = _local_executor(bench, env, home / "airflow")
         extra = f" (stack started and idle before: {startup:.0f} s)"
     sql = bench.sql_statements() - statements
     snapshots[scenario] = scenarios.snapshot(bench, database, data_dir)
@@ -203,6 +245,8 @@ def run(bench: Bench, day: Day, scenario: str, config: dict[str, Any]) -> scenar
         ),
         f"floor {f:.2f} s, pipeline {p:.2f} s: Airflow adds {wall - p:.2f} s to the pipeline's work",
         "rows and files: " + ("; ".join(outcome.problems) or f"equal across floor, pipeline, {scenario}"),
+        "the first task (discover_sessions), its log lines:",
+        *first_task,
         f"bench: scenario={scenario} sessions={day.sessions} events={day.events} {key}_s={wall:.2f}"
         f" floor_s={f:.2f} pipeline_s={p:.2f} {key}_vs_floor={wall / f:.2f}"
         f" run_span_s={span:.2f} most_at_once={most} sql_round_trips_per_batch={sql / batches:.1f}"
