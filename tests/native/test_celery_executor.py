@@ -101,14 +101,20 @@ class TestTwoWorkers:
 
 
 def wait_for_running_on(stack: AirflowStack, run_id: str, worker: str, timeout: float = 120) -> None:
-    """Wait until a batch's task instance runs on ``worker``."""
+    """Wait until a batch's task instance has just started on ``worker`` (so it is still running)."""
     deadline = time.monotonic() + timeout
-    while not any(
-        ti["state"] == "running" and ti["hostname"] == worker and ti["map_index"] >= 0
-        for ti in stack.task_instances(DAG_ID, run_id)
-    ):
-        assert time.monotonic() < deadline, f"nothing ran on {worker}"
-        time.sleep(0.2)
+    while True:
+        now = dt.datetime.now(dt.UTC)
+        if any(
+            ti["state"] == "running"
+            and ti["hostname"] == worker
+            and ti["map_index"] >= 0
+            and now - dt.datetime.fromisoformat(ti["start_date"]) < dt.timedelta(seconds=1)
+            for ti in stack.task_instances(DAG_ID, run_id)
+        ):
+            return
+        assert time.monotonic() < deadline, f"nothing started on {worker}"
+        time.sleep(0.1)
 
 
 class TestWorkerKilled:
