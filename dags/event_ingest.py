@@ -41,11 +41,14 @@ with DAG(
             description="Last day to ingest, inclusive (YYYY-MM-DD); defaults to start_date.",
         ),
         "lookback_days": Param(
-            settings.LOOKBACK_DAYS,
-            type="integer",
+            None,
+            type=["null", "integer"],
             minimum=0,
             maximum=settings.MAX_RANGE_DAYS,
-            description="Earlier days a scheduled run re-scans for late sessions.",
+            description=(
+                f"Earlier days to re-scan for late sessions. Empty: {settings.LOOKBACK_DAYS} for a"
+                " scheduled run (EVENT_INGEST_LOOKBACK_DAYS), none for a range or a backfill."
+            ),
         ),
         **batch_params(),
     },

@@ -27,8 +27,8 @@ os.environ.update(
 
 import pytest  # noqa: E402
 
-from tools.services import LocalPostgres, MariaDbServer, SeaweedS3  # noqa: E402
 from tests.support.pipeline import Pipeline, load_event_ingest_dag  # noqa: E402
+from tools.services import LocalPostgres, MariaDbServer, SeaweedS3  # noqa: E402
 
 
 @pytest.fixture(scope="session")

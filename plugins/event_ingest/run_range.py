@@ -12,6 +12,7 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
+from event_ingest import settings
 from event_ingest.errors import ConfError
 from event_ingest.model import AUDIO_TAG, FILE_TYPES
 
@@ -64,12 +65,14 @@ def days_to_ingest(
     interval_day: dt.date,
     is_backfill: bool,
     max_range_days: int,
+    default_lookback: int = settings.LOOKBACK_DAYS,
 ) -> list[dt.date]:
     """Return the days to scan, oldest first.
 
-    :param conf: the run's conf as given (to refuse unknown keys and to tell an
-        explicit ``lookback_days`` from the default).
-    :param params: the validated params (conf merged over defaults).
+    :param conf: the run's conf as given (to refuse unknown keys).
+    :param params: the validated params (conf merged over defaults). ``lookback_days`` null (its
+        default, what the UI's trigger form sends untouched) means "the run's usual look-back":
+        ``default_lookback`` for a scheduled run, none for a range or a backfill.
     :param interval_day: the first day of the run's data interval.
     :param is_backfill: backfill runs cover exactly their day unless the conf
         asks for a look-back: the days around them are backfilled too.
@@ -78,7 +81,8 @@ def days_to_ingest(
     if unknown:
         raise ConfError(f"unknown conf key(s) {unknown}; accepted keys are {list(CONF_KEYS)}")
     start, end = _date(params, "start_date"), _date(params, "end_date")
-    lookback = _non_negative_int(params, "lookback_days")
+    explicit = params.get("lookback_days") is not None
+    lookback = _non_negative_int(params, "lookback_days") if explicit else default_lookback
     # The params' JSON schema lets 2.0 pass as an integer; slicing batches with it would fail late.
     if "batch_size" in params and _non_negative_int(params, "batch_size") < 1:
         raise ConfError(f"batch_size must be at least 1, got {params['batch_size']!r}")
@@ -87,13 +91,13 @@ def days_to_ingest(
         raise ConfError("end_date is given without start_date")
     if start is None:
         start = end = interval_day
-        if is_backfill and "lookback_days" not in conf:
+        if is_backfill and not explicit:
             lookback = 0
     else:
         end = end or start
         if end < start:
             raise ConfError(f"end_date {end} is before start_date {start}")
-        if "lookback_days" not in conf:
+        if not explicit:
             lookback = 0
     count = (end - start).days + 1 + lookback
     if count > max_range_days:

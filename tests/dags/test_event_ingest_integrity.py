@@ -80,7 +80,7 @@ class TestEventIngestDag:
         from event_ingest.run_range import CONF_KEYS
 
         assert set(event_ingest_dag.params.keys()) == set(CONF_KEYS)
-        assert event_ingest_dag.params["lookback_days"] == 2
+        assert event_ingest_dag.params["lookback_days"] is None  # the run's usual look-back
         assert event_ingest_dag.params["download_types"] == ["audio_tag"]
 
     def test_retries_back_off(self, event_ingest_dag: object) -> None:

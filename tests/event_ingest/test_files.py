@@ -40,7 +40,9 @@ class TestWriteAtomically:
         assert final.read_bytes() == DATA
         assert parts_in(final.parent) == []
 
-    def test_a_name_at_the_file_systems_limit_still_has_room_for_its_temporary_name(self, tmp_path: Path) -> None:
+    def test_a_name_at_the_file_systems_limit_still_has_room_for_its_temporary_name(
+        self, tmp_path: Path
+    ) -> None:
         final = tmp_path / ("n" * 251 + ".wav")
         write_atomically(final, chunks_of(DATA), size=len(DATA), md5=DATA_MD5)
         assert final.read_bytes() == DATA

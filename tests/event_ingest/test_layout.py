@@ -243,7 +243,8 @@ class TestLocalPath:
         assert tags_dir == "AudioTags"
         for part, original in ((session_dir, long_session), (name, long_name)):
             assert len(part.encode()) <= layout.NAME_MAX
-            assert part.startswith(original[:50]) and "~" in part
+            assert part.startswith(original[:50])
+            assert "~" in part
         assert layout.local_name(long_name) != layout.local_name(long_name[:-5] + "x.wav")
         assert layout.local_name("short.wav") == "short.wav"
 

@@ -34,7 +34,13 @@ from include import generator
 from tools.services import SeaweedS3
 
 DAY = dt.date(2026, 11, 20)
-PARAMS = {"start_date": None, "end_date": None, "lookback_days": 0, "batch_size": 2, "download_types": None}
+PARAMS = {
+    "start_date": None,
+    "end_date": None,
+    "lookback_days": None,
+    "batch_size": 2,
+    "download_types": None,
+}
 LOADS = "ingest_batch.load_to_db"
 
 
@@ -200,7 +206,7 @@ class TestDiscoverSessionsOperator:
         op = DiscoverSessionsOperator(task_id="discover_sessions", bucket=bucket, data_dir=str(data_dir))
         ti = FakeTaskInstance()
 
-        xcoms = op.execute(context(ti=ti))
+        xcoms = op.execute(context(ti=ti, lookback_days=0))
 
         batches = [Batch.from_xcom(x) for x in xcoms]
         assert [b.index for b in batches] == [0, 1]
@@ -234,7 +240,7 @@ class TestDiscoverSessionsOperator:
         op = DiscoverSessionsOperator(task_id="discover_sessions", bucket=bucket, data_dir=str(data_dir))
         interval_start = dt.datetime(DAY.year, DAY.month, DAY.day, tzinfo=dt.UTC)
 
-        xcoms = op.execute(context(run_type=run_type, interval_start=interval_start, lookback_days=2))
+        xcoms = op.execute(context(run_type=run_type, interval_start=interval_start))  # the default look-back
 
         listed = {dt.date.fromisoformat(x.day) for b in xcoms for x in Batch.from_xcom(b).listings}
         assert listed == days

@@ -12,7 +12,7 @@ from event_ingest.run_range import CONF_KEYS, days_to_ingest, file_types_of
 
 D = dt.date(2026, 11, 20)
 MAX_RANGE_DAYS = 31
-DEFAULTS = {"start_date": None, "end_date": None, "lookback_days": 2, "batch_size": 200}
+DEFAULTS = {"start_date": None, "end_date": None, "lookback_days": None, "batch_size": 200}
 
 
 def days(
@@ -25,6 +25,7 @@ def days(
         interval_day=D,
         is_backfill=is_backfill,
         max_range_days=max_range_days,
+        default_lookback=2,
     )
 
 
@@ -59,6 +60,17 @@ class TestDaysToIngest:
             dt.date(2026, 11, 2),
             dt.date(2026, 11, 3),
         ]
+
+    def test_a_range_from_the_trigger_form_covers_just_its_days(self) -> None:
+        """The UI's form sends every param, ``lookback_days`` null unless the user fills it in."""
+        conf = {
+            "start_date": "2026-11-25",
+            "end_date": "2026-11-25",
+            "lookback_days": None,
+            "batch_size": 500,
+        }
+        assert days(conf) == [dt.date(2026, 11, 25)]
+        assert days({"lookback_days": None}) == [D - dt.timedelta(days=2), D - dt.timedelta(days=1), D]
 
     def test_conf_range_takes_a_lookback_the_conf_sets(self) -> None:
         conf = {"start_date": "2026-11-01", "end_date": "2026-11-03", "lookback_days": 1}
@@ -112,7 +124,6 @@ class TestDaysToIngest:
             pytest.param({"lookback_days": True}, "lookback_days", id="bool-lookback"),
             pytest.param({"lookback_days": "2"}, "lookback_days", id="string-lookback"),
             pytest.param({"lookback_days": 1.5}, "lookback_days", id="float-lookback"),
-            pytest.param({"lookback_days": None}, "lookback_days", id="null-lookback"),
             pytest.param({"lookback_days": 31}, "maximum is 31", id="lookback-too-long"),
             pytest.param(
                 {"start_date": "2026-01-01", "end_date": "2026-12-31"}, "365 days", id="range-too-long"
@@ -160,7 +171,11 @@ class TestFileTypesOf:
 
     @pytest.mark.parametrize(
         "value",
-        [pytest.param("raw", id="not-a-list"), pytest.param([1], id="not-strings"), pytest.param(["x"], id="unknown")],
+        [
+            pytest.param("raw", id="not-a-list"),
+            pytest.param([1], id="not-strings"),
+            pytest.param(["x"], id="unknown"),
+        ],
     )
     def test_refuses_anything_else(self, value: object) -> None:
         with pytest.raises(ConfError, match="download_types"):

@@ -18,10 +18,12 @@ MAX_RANGE_DAYS = 366
 DEFAULTS = {
     "start_date": None,
     "end_date": None,
-    "lookback_days": 2,
+    "lookback_days": None,
     "batch_size": 500,
     "download_types": None,
 }
+#: A scheduled run's look-back when its conf gives none.
+DEFAULT_LOOKBACK = 2
 #: Any value a conf (JSON) can hold.
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | texts(max_size=12),
@@ -57,6 +59,7 @@ def ingest_days(conf: dict[str, Any], interval_day: dt.date, is_backfill: bool) 
             interval_day=interval_day,
             is_backfill=is_backfill,
             max_range_days=MAX_RANGE_DAYS,
+            default_lookback=DEFAULT_LOOKBACK,
         )
     except ConfError as exc:
         message = str(exc)
@@ -65,7 +68,7 @@ def ingest_days(conf: dict[str, Any], interval_day: dt.date, is_backfill: bool) 
 
 
 class TestDaysToIngest:
-    @pure(600)
+    @pure(400)
     @given(confs(), DAYS, st.booleans())
     def test_any_conf_gives_consecutive_days_or_a_conf_error(
         self, conf: dict[str, Any], interval_day: dt.date, is_backfill: bool
@@ -75,7 +78,7 @@ class TestDaysToIngest:
             assert 1 <= len(days) <= MAX_RANGE_DAYS
             assert days == [days[0] + dt.timedelta(days=n) for n in range(len(days))]
 
-    @pure(500)
+    @pure(300)
     @given(DAYS, st.integers(0, MAX_RANGE_DAYS + 5), DAYS, st.booleans())
     def test_a_date_range_gives_exactly_its_days(
         self, start: dt.date, length: int, interval_day: dt.date, is_backfill: bool
@@ -92,14 +95,14 @@ class TestDaysToIngest:
         else:
             assert days == [start + dt.timedelta(days=n) for n in range(length + 1)]
 
-    @pure(500)
+    @pure(300)
     @given(DAYS, st.none() | st.integers(0, MAX_RANGE_DAYS + 5), st.booleans())
     def test_a_scheduled_run_covers_its_day_and_the_look_back(
         self, interval_day: dt.date, lookback: int | None, is_backfill: bool
     ) -> None:
         conf = {} if lookback is None else {"lookback_days": lookback}
         days = ingest_days(conf, interval_day, is_backfill)
-        back = DEFAULTS["lookback_days"] if lookback is None else lookback
+        back = DEFAULT_LOOKBACK if lookback is None else lookback
         if lookback is None and is_backfill:
             back = 0
         if back + 1 > MAX_RANGE_DAYS or interval_day.toordinal() - back < 1:
@@ -111,7 +114,7 @@ class TestDaysToIngest:
 
 
 class TestFileTypesOf:
-    @pure(500)
+    @pure(300)
     @given(VALUES["download_types"])
     def test_any_value_gives_known_types_with_audio_tags_or_a_conf_error(self, value: Any) -> None:
         try:

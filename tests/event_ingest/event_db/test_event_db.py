@@ -275,7 +275,8 @@ class TestLoadBatch:
             session.tags_digest,
         )
         assert (row["event_count"], row["file_types"]) == (3, "audio_tag")
-        assert DB_TIME.match(row["ingested_at"]) and row["ingested_at"] == row["updated_at"]
+        assert DB_TIME.match(row["ingested_at"])
+        assert row["ingested_at"] == row["updated_at"]
         assert sessions[OTHER_ID]["event_count"] == 1
         events = backend.by_id("events")
         assert set(events) == {e.event_id for e in session.events + other.events}
@@ -487,8 +488,10 @@ class TestRejects:
             DAY,
             "audio tag: bad",
         )
-        assert row["dag_run_id"] == "run-1" and row["resolved_at"] is None
-        assert DB_TIME.match(row["first_seen_at"]) and row["first_seen_at"] == row["last_seen_at"]
+        assert row["dag_run_id"] == "run-1"
+        assert row["resolved_at"] is None
+        assert DB_TIME.match(row["first_seen_at"])
+        assert row["first_seen_at"] == row["last_seen_at"]
 
     def test_seen_again_keeps_first_seen_and_refreshes_the_rest(self, backend: Backend, db: EventDb) -> None:
         session = make_session()
@@ -672,7 +675,8 @@ class TestRunLedger:
         (row,) = backend.rows("ingest_runs")
         assert {k: row[k] for k in counts} == counts
         assert (row["state"], row["failed_batches"]) == ("failed", 1)
-        assert DB_TIME.match(row["finished_at"]) and row["finished_at"] >= row["started_at"]
+        assert DB_TIME.match(row["finished_at"])
+        assert row["finished_at"] >= row["started_at"]
         (latest,) = db.latest_runs(5)
         assert latest["dag_run_id"] == "run-1"
 
