@@ -2,7 +2,8 @@
 
 S3 requests are counted where they leave a variant's process, through public hooks only: every boto3
 call (botocore's built-in handlers, which each new botocore session registers, so the clients that
-Airflow's hooks build are counted too) and every obstore GET (its module functions). SQL round trips
+Airflow's hooks build are counted too), every obstore GET and every page of an obstore listing (its
+module functions). SQL round trips
 are counted by the database server itself (``Questions``: every statement a client sends, commits and
 session settings included), so they are the same whoever sends them, a task process of Airflow's
 included; the benchmark's MariaDB serves nothing else.
@@ -65,6 +66,29 @@ class S3Requests:
                 return _original(store, path, *args, **kwargs)
 
             setattr(obstore, name, counted)
+        original_list = obstore.list
+
+        def counted_list(store: Any, *args: Any, **kwargs: Any) -> Any:
+            return _CountedPages(original_list(store, *args, **kwargs), self)
+
+        obstore.list = counted_list
+
+
+class _CountedPages:
+    """An obstore listing that counts each chunk it yields as one LIST request (chunks of 1,000 keys
+    are S3's pages); everything else goes to the listing itself."""
+
+    def __init__(self, stream: Any, requests: S3Requests) -> None:
+        self._stream = stream
+        self._requests = requests
+
+    def __iter__(self) -> Any:
+        for page in self._stream:
+            self._requests.count("LIST")
+            yield page
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
 
 
 class SqlRoundTrips:

@@ -61,7 +61,7 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
         default=None,
         help=f"day scenarios' variants, a subset of {','.join(scenarios.DAY_VARIANTS)}",
     )
-    parser.add_argument("--raw-sessions", type=int, default=16, help="raw: sessions of the raw day")
+    parser.add_argument("--raw-sessions", type=int, default=8, help="raw: sessions of the raw day")
     parser.add_argument("--raw-mib", type=int, default=64, help="raw: size of each raw file")
     parser.add_argument(
         "--files-at-once", type=int, default=4, help="raw: files the transfer manager downloads at once"
