@@ -19,6 +19,7 @@ import functools
 import hashlib
 import itertools
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,6 +63,16 @@ def texts(
 ) -> st.SearchStrategy[str]:
     """Any string: control characters, lone surrogates (unless told not), anything Unicode holds."""
     return st.text(characters(surrogates=surrogates, exclude=exclude), min_size=min_size, max_size=max_size)
+
+
+@functools.cache
+def _indexes(count: int) -> st.SearchStrategy[int]:
+    return st.integers(0, count - 1)
+
+
+def pick(draw: st.DrawFn, options: Sequence[Any]) -> Any:
+    """One of ``options``, drawn (like ``draw(st.sampled_from(options))``, without a new strategy)."""
+    return options[draw(_indexes(len(options)))]
 
 
 def truncate_utf8(text: str, limit: int) -> str:
@@ -179,7 +190,7 @@ def json_values(*, max_leaves: int = 8) -> st.SearchStrategy[Any]:
         ),
         max_leaves=max_leaves,
     )
-    return st.one_of(nested, deep_nesting())
+    return st.one_of(nested, nested, nested, deep_nesting())  # one in four nested deep
 
 
 # -- times ------------------------------------------------------------------------------------------
@@ -312,6 +323,8 @@ def long_keys(max_bytes: int = MAX_KEY_BYTES) -> st.SearchStrategy[str]:
 # -- display logs -----------------------------------------------------------------------------------
 
 
+#: Sources of randomness for :func:`corrupt` (drawn, so shrinking and replaying still work).
+_RANDOMS = st.randoms(use_true_random=False)
 _LOG_TIMES = st.one_of(iso_timestamps(), texts(max_size=30, surrogates=False, exclude="\n"))
 _LOG_FRAMES = st.integers(0, 2**63 - 1) | st.integers()
 _LOG_SEPARATORS = st.sampled_from([" ", "  ", "\t", " \u3000", "\u2028"])
@@ -330,8 +343,8 @@ def display_log_lines(draw: st.DrawFn, frames: tuple[int, ...] = ()) -> str:
         return draw(_LOG_LONG)
     if kind < 5:
         return draw(_LOG_JUNK)
-    frame = draw(st.sampled_from(frames) if frames and kind < 15 else _LOG_FRAMES)
-    zeros = "0" * draw(st.sampled_from([0, 0, 0, 1, 20]))
+    frame = pick(draw, frames) if frames and kind < 15 else draw(_LOG_FRAMES)
+    zeros = "0" * pick(draw, (0, 0, 0, 1, 20))
     spelled = f"-{zeros}{-frame}" if frame < 0 else f"{zeros}{frame}"
     head = f"{draw(_LOG_TIMES)}{draw(_LOG_SEPARATORS)}frame_id={spelled}"
     return f"{head}{draw(_LOG_AFTER_FRAME)}{draw(_LOG_JUNK)}"
@@ -345,11 +358,11 @@ def display_log_bytes(draw: st.DrawFn, frames: tuple[int, ...] = ()) -> bytes:
         return draw(st.binary(max_size=200))
     if kind == 1:
         return draw(texts(max_size=60)).encode("utf-8", "surrogatepass")
-    lines = draw(st.lists(display_log_lines(frames), max_size=10))
-    eol = draw(st.sampled_from(["\n", "\n", "\r\n"]))
-    text = eol.join(lines) + draw(st.sampled_from(["", eol]))
-    data = draw(st.sampled_from([b"", b"", b"\xef\xbb\xbf"])) + text.encode("utf-8")
-    return corrupt(data, draw(st.randoms(use_true_random=False))) if kind == 2 else data
+    lines = [draw(display_log_lines(frames)) for _ in range(draw(_indexes(11)))]
+    eol = pick(draw, ("\n", "\n", "\r\n"))
+    text = eol.join(lines) + pick(draw, ("", eol))
+    data = pick(draw, (b"", b"", b"\xef\xbb\xbf")) + text.encode("utf-8")
+    return corrupt(data, draw(_RANDOMS)) if kind == 2 else data
 
 
 def corrupt(data: bytes, rnd: Any) -> bytes:
@@ -422,20 +435,39 @@ _HOSTILE_ENTRY_FIELDS = {
     "timestamp": timestamps_or_junk(),
     "duration_s": st.floats() | st.integers() | _HOSTILE,
 }
+#: Keys the contract does not know, which a report may hold.
+_UNKNOWN_FIELDS = st.dictionaries(texts(max_size=8), _HOSTILE, max_size=2)
 
 
-@st.composite
-def spoiled(
-    draw: st.DrawFn, right: dict[str, Any], hostile: dict[str, st.SearchStrategy[Any]], *, most: int = 3
+_FIELD_NAMES = st.lists(st.sampled_from(sorted({*_HOSTILE_FIELDS, "session_id"})), max_size=2, unique=True)
+_ENTRY_FIELD_NAMES = st.lists(st.sampled_from(sorted(_HOSTILE_ENTRY_FIELDS)), max_size=3, unique=True)
+_SPOILINGS = st.sampled_from(["absent", "near", "hostile", "hostile"])
+_ENTRY_TIMES = st.sampled_from([None, "2026-11-20T10:21:07.500Z"]) | iso_timestamps()
+_START_TIMES = st.just("2026-11-20T10:15:33.120Z") | iso_timestamps()
+_ANY_FRAME = st.integers(0, 2**63 - 1) | st.integers(0, 1000)
+
+
+def spoil(
+    draw: st.DrawFn,
+    right: dict[str, Any],
+    names: list[str],
+    hostile: dict[str, st.SearchStrategy[Any]],
+    near: dict[str, list[Any]],
 ) -> dict[str, Any]:
-    """``right`` with up to ``most`` of its fields (often none) given a hostile value or left out."""
+    """``right`` with each of ``names`` left out, wrong by a little (``near``) or hostile.
+
+    (The strategies are built once, at import: combining them anew for each draw costs Hypothesis
+    more than drawing from them.)
+    """
     spoilt = dict(right)
-    for name in draw(st.lists(st.sampled_from(sorted(hostile)), max_size=most, unique=True)):
-        value = draw(hostile[name] | st.just(_ABSENT))
-        if value is _ABSENT:
+    for name in names:
+        how = draw(_SPOILINGS)
+        if how == "absent":
             spoilt.pop(name, None)
+        elif how == "near" and name in near:
+            spoilt[name] = pick(draw, near[name])
         else:
-            spoilt[name] = value
+            spoilt[name] = draw(hostile[name])
     return spoilt
 
 
@@ -443,85 +475,82 @@ def spoiled(
 def file_entries(
     draw: st.DrawFn, relpath: str, kind: str, body: bytes, frames: tuple[int, ...] = ()
 ) -> dict[str, Any]:
-    """A report's entry for a file of the folder: right, with a few fields wrong, hostile or absent.
+    """A report's entry for a file of the folder: right, or with a few fields wrong, hostile or absent.
 
     :param frames: frame ids its display logs hold records of (the entry's is often one of them).
     """
-    frame = draw(st.sampled_from(frames) if frames else st.integers(0, 2**63 - 1) | st.integers(0, 1000))
     right = {
         "path": relpath,
         "type": kind,
         "size_bytes": len(body),
         "md5": md5_hex(body),
-        "frame_id": frame,
-        "timestamp": draw(st.sampled_from([None, "2026-11-20T10:21:07.500Z"]) | iso_timestamps()),
+        "frame_id": pick(draw, frames) if frames else draw(_ANY_FRAME),
+        "timestamp": draw(_ENTRY_TIMES),
         "duration_s": 3.0,
     }
-    near_misses = {  # wrong by a little, for this entry
-        "path": st.sampled_from(
-            ["../" + relpath, "/" + relpath, relpath + "\ud800", relpath + "/", "./" + relpath]
-        ),
-        "size_bytes": st.sampled_from([len(body) + 1, float(len(body)), str(len(body))]),
-        "md5": st.sampled_from([md5_hex(body).upper(), md5_hex(body)[:31]]),
+    near = {
+        "path": ["../" + relpath, "/" + relpath, relpath + "\ud800", relpath + "/", "./" + relpath],
+        "size_bytes": [len(body) + 1, float(len(body)), str(len(body))],
+        "md5": [md5_hex(body).upper(), md5_hex(body)[:31]],
     }
-    hostile = {
-        name: near_misses[name] | values if name in near_misses else values
-        for name, values in _HOSTILE_ENTRY_FIELDS.items()
-    }
-    return draw(spoiled(right, hostile))
+    return spoil(draw, right, draw(_ENTRY_FIELD_NAMES), _HOSTILE_ENTRY_FIELDS, near)
 
 
 @st.composite
 def report_documents(
     draw: st.DrawFn, session_id: str, files: dict[str, tuple[str, bytes]], frames: tuple[int, ...] = ()
 ) -> dict[str, Any]:
-    """A report for a folder's files (relpath -> (kind, body)): right, with a few fields hostile.
+    """A report for a folder's files (relpath -> (kind, body)): right, or with a few fields hostile.
 
     Its entries are in any order, with now and then a stray one (any JSON value, an audio tag that is
     not in the folder) or one file listed twice.
     """
     entries = [draw(file_entries(relpath, kind, body, frames)) for relpath, (kind, body) in files.items()]
-    entries += draw(st.lists(_HOSTILE | file_entries(draw(relpaths()), AUDIO_TAG, b""), max_size=1))
+    stray = draw(st.integers(0, 5))
+    if stray == 0:
+        entries.append(draw(_HOSTILE))
+    elif stray == 1:
+        entries.append(draw(file_entries(draw(relpaths()), AUDIO_TAG, b"")))
     objects = [e for e in entries if isinstance(e, dict)]
     if objects and draw(st.integers(0, 5)) == 0:  # one file listed twice
-        entries.append(dict(draw(st.sampled_from(objects))))
+        entries.append(dict(pick(draw, objects)))
     right = {
         "report_version": 1,
         "session_id": session_id,
         "vehicle_id": "veh042",
         "driver_id": "drv-17",
-        "start_time": draw(st.just("2026-11-20T10:15:33.120Z") | iso_timestamps()),
+        "start_time": draw(_START_TIMES),
         "end_time": "2026-11-20T11:02:10.004Z",
         "software_version": "4.12.0",
         "upload": {"status": "complete", "finished_at": "2026-11-20T13:40:00Z"},
         "files": draw(st.permutations(entries)),
     }
-    hostile = {
-        **_HOSTILE_FIELDS,
-        "session_id": st.sampled_from([session_id + "\x00", session_id + "\ud800", session_id.upper() + "x"])
-        | _HOSTILE_TEXTS,
+    near = {
+        "session_id": [session_id + "\x00", session_id + "\ud800", session_id.upper() + "x", session_id[:-1]]
     }
-    document = draw(spoiled(right, hostile, most=2))
-    return document | draw(st.dictionaries(texts(max_size=8), _HOSTILE, max_size=2))  # unknown keys
+    hostile = {**_HOSTILE_FIELDS, "session_id": _HOSTILE_TEXTS}
+    document = spoil(draw, right, draw(_FIELD_NAMES), hostile, near)
+    return document | draw(_UNKNOWN_FIELDS)
 
 
-def encoded(document: Any) -> st.SearchStrategy[bytes]:
+@st.composite
+def encoded(draw: st.DrawFn, document: Any) -> bytes:
     """A report's bytes: mostly its JSON in UTF-8; else with a BOM, corrupted, UTF-16, surrogates raw."""
-    text = to_json(document)
-    return st.one_of(
-        st.just(text.encode("utf-8")),
-        st.just(text.encode("utf-8")),
-        st.sampled_from(
-            [
-                text.encode("utf-8"),
-                text.encode("utf-8"),
-                b"\xef\xbb\xbf" + text.encode("utf-8"),
+    utf8 = to_json(document).encode("utf-8")
+    how = draw(_indexes(8))
+    if how == 5:
+        return b"\xef\xbb\xbf" + utf8
+    if how == 6:
+        return pick(
+            draw,
+            (
                 to_json(document, ensure_ascii=False).encode("utf-8", "surrogatepass"),
-                text.encode("utf-16"),
-            ]
-        ),
-        st.randoms(use_true_random=False).map(lambda r: corrupt(text.encode("utf-8"), r)),
-    )
+                utf8.decode().encode("utf-16"),
+            ),
+        )
+    if how == 7:
+        return corrupt(utf8, draw(_RANDOMS))
+    return utf8
 
 
 @functools.cache
@@ -534,28 +563,49 @@ def report_bytes() -> st.SearchStrategy[bytes]:
     )
 
 
+#: The stores a folder can be written to: any S3 (what S3 holds), and the two test servers, each
+#: with its own limits (measured): moto answers 404 to a key holding a line feed; SeaweedFS refuses
+#: a key holding U+0000 or a segment over 255 bytes, turns ``\\`` into ``/`` and normalises empty,
+#: ``.`` and ``..`` segments.
+STORES = ("s3", "moto", "seaweedfs")
+
+
+def fit(text: str, store: str) -> str:
+    """``text`` (a session id, a path in a session folder) changed as little as ``store`` needs."""
+    if store == "moto":
+        return text.replace("\n", "_")
+    if store == "seaweedfs":
+        parts = (
+            truncate_utf8(part.replace("\\", "_").replace("\x00", "_"), NAME_MAX) for part in text.split("/")
+        )
+        return "/".join(part for part in parts if part not in ("", ".", ".."))
+    return text
+
+
+_SESSION_ID_TEXTS = texts(min_size=1, max_size=30, surrogates=False, exclude="/")
+
+
 @st.composite
-def session_ids(draw: st.DrawFn, budget: int, *, odd: bool = True) -> str:
+def session_ids(draw: st.DrawFn, budget: int, *, store: str = "s3") -> str:
     """A folder name: plain, any text without ``/``, ``.``/``..``, or as long as the report key allows.
 
     :param budget: bytes the id may take (its report key holds it twice).
     """
-    long_id = st.sampled_from(["a", "é", "\U0001f600", "\x01"]).map(
-        lambda c: truncate_utf8(c * budget, budget)
-    )
-    sid = draw(
-        st.one_of(
-            st.just("20261120T101533Z_veh042"),
-            texts(min_size=1, max_size=30, surrogates=False, exclude="/"),
-            st.sampled_from([".", "..", " ", "~", "\x00", "s\x1b[31m"] if odd else [" ", "~", "s\x1b[31m"]),
-            long_id,
-            fs_names(),
-        )
-    )
-    sid = truncate_utf8(sid, budget) or "s"
-    return sid if odd or sid not in (".", "..") else "s"
+    kind = draw(_indexes(5))
+    if kind == 0:
+        sid = "20261120T101533Z_veh042"
+    elif kind == 1:
+        sid = draw(_SESSION_ID_TEXTS)
+    elif kind == 2:
+        sid = pick(draw, (".", "..", " ", "~", "\x00", "s\x1b[31m", "a\\b"))
+    elif kind == 3:  # as long as the report's key allows
+        sid = pick(draw, ("a", "é", "\U0001f600", "\x01")) * budget
+    else:
+        sid = draw(fs_names())
+    return fit(truncate_utf8(sid, budget), store) or "s"
 
 
+_FILE_NAMES = segments(odd=False) | fs_names()
 #: Bucket prefixes: none, a plain one, one with a space and a control character.
 PREFIXES = st.sampled_from(["", "raw/", "a b/\x01/"])
 #: Days a folder may be under: any the event database's DATE columns hold.
@@ -568,54 +618,59 @@ def session_folders(
     *,
     prefix: str | st.SearchStrategy[str] = PREFIXES,
     day: dt.date | st.SearchStrategy[dt.date] = DAYS,
-    odd: bool = True,
+    store: str = "s3",
+    session_id: str | None = None,
     max_files: int = 5,
 ) -> dict[str, bytes]:
     """A whole session folder as it lands in the bucket, key -> bytes, its report included.
 
     Its files are audio tags, display logs (with records of the tags' frames) and other files, under
-    any names S3 holds (names at the file system's limit, keys at S3's, a file and a folder of the same
-    name, and with ``odd`` empty, ``.`` and ``..`` segments); its report lists them, mostly right,
-    with any field hostile; a few unreported objects and reported absent ones too. Every key is a
-    valid S3 key (UTF-8, at most 1,024 bytes).
+    any names the store holds (names at the file system's limit, keys at S3's, a file and a folder of
+    the same name, empty, ``.`` and ``..`` segments where the store keeps them); its report lists
+    them, mostly right, with a few fields hostile; a few unreported objects and a reported absent
+    one too. Every key is a valid S3 key (UTF-8, at most 1,024 bytes) that ``store`` keeps as given.
 
     :param prefix: the bucket prefix (normalised as the pipeline does), or a strategy for it.
     :param day: the folder's day, or a strategy for it.
+    :param store: one of :data:`STORES`: where the folder will be written.
+    :param session_id: the folder's name (drawn when not given); it must fit the store and the day.
     """
+    assert store in STORES, store
     prefix = layout.normalize_prefix(prefix if isinstance(prefix, str) else draw(prefix))
     day = day if isinstance(day, dt.date) else draw(day)
     folder_bytes = len(layout.day_prefix(prefix, day).encode("utf-8")) + 1
     budget = (MAX_KEY_BYTES - folder_bytes - len(layout.REPORT_SUFFIX)) // 2
-    sid = draw(session_ids(budget, odd=odd))
+    if store == "seaweedfs":  # the report's name is one segment
+        budget = min(budget, NAME_MAX - len(layout.REPORT_SUFFIX))
+    sid = session_id or draw(session_ids(budget, store=store))
     folder = layout.session_prefix(prefix, day, sid)
     room = MAX_KEY_BYTES - len(folder.encode("utf-8"))
     frames = tuple(draw(st.lists(st.integers(0, 2**63 - 1) | st.integers(0, 50), max_size=4)))
+    odd = store != "seaweedfs"
 
     files: dict[str, tuple[str, bytes]] = {}
     for _ in range(draw(st.integers(0, max_files))):
-        kind = draw(st.sampled_from([AUDIO_TAG, AUDIO_TAG, DISPLAY_LOG, RAW]))
-        name = draw(segments(odd=False) | fs_names())
+        kind = pick(draw, (AUDIO_TAG, AUDIO_TAG, DISPLAY_LOG, RAW))
+        name = draw(_FILE_NAMES)
         if kind == AUDIO_TAG:
-            relpath = draw(
-                st.sampled_from(
-                    [f"{layout.AUDIO_TAGS_DIR}{name}.wav", f"{name}.WAV", f"{layout.AUDIO_TAGS_DIR}{name}"]
-                )
+            relpath = pick(
+                draw, (f"{layout.AUDIO_TAGS_DIR}{name}.wav", f"{name}.WAV", f"{layout.AUDIO_TAGS_DIR}{name}")
             )
             body = draw(st.binary(max_size=64))
         elif kind == DISPLAY_LOG:
             relpath = f"{layout.DISPLAY_LOGS_DIR}{name}.log"
             body = draw(display_log_bytes(frames))
         else:
-            relpath = draw(relpaths(odd=odd) | st.just(name))
+            relpath = draw(relpaths(odd=odd)) if draw(st.booleans()) else name
             body = draw(st.binary(max_size=32))
-        if draw(st.integers(0, 6)) == 0:  # pad the key to S3's limit
-            relpath = truncate_utf8(relpath + "/" + "p" * room, room)
-        relpath = truncate_utf8(relpath, room)
-        if relpath and (odd or not relpath.startswith("/")):
+        if draw(st.integers(0, 6)) == 0:  # pad the key to S3's limit, in segments of 200 bytes
+            relpath = truncate_utf8(relpath + ("/" + "p" * 199) * (room // 200 + 1), room)
+        relpath = fit(truncate_utf8(relpath, room), store)
+        if relpath:
             files[relpath] = (kind, body)
     if files and draw(st.integers(0, 4)) == 0:  # a file and a folder of the same name
-        existing = draw(st.sampled_from(sorted(files)))
-        nested = truncate_utf8(existing + "/inner.wav", room)
+        existing = pick(draw, sorted(files))
+        nested = fit(truncate_utf8(existing + "/inner.wav", room), store)
         if nested != existing:
             files[nested] = (AUDIO_TAG, b"nested")
 
@@ -627,4 +682,36 @@ def session_folders(
     document = draw(report_documents(sid, report_files, frames))
     objects = {folder + relpath: body for relpath, (_, body) in files.items()}
     objects[folder + layout.report_name(sid)] = draw(encoded(document))
+    return objects
+
+
+@st.composite
+def bucket_days(
+    draw: st.DrawFn,
+    *,
+    prefix: str = "",
+    day: dt.date = dt.date(2026, 11, 20),
+    store: str = "s3",
+    max_sessions: int = 4,
+) -> dict[str, bytes]:
+    """A day of a bucket, key -> bytes: hostile session folders with distinct ids, stray keys, and
+    now and then one of the session ids again under the next day (where its report is rejected).
+    """
+    objects: dict[str, bytes] = {}
+    sessions: set[str] = set()
+    for _ in range(draw(st.integers(1, max_sessions))):
+        folder = draw(session_folders(prefix=prefix, day=day, store=store))
+        _, session_id, _ = layout.split_session_key(prefix, next(iter(folder)))
+        if session_id not in sessions:
+            sessions.add(session_id)
+            objects |= folder
+    day_prefix = layout.day_prefix(prefix, day)
+    for key in draw(st.lists(s3_keys(odd=store != "seaweedfs"), max_size=2)):
+        stray = truncate_utf8(fit(day_prefix + key, store), MAX_KEY_BYTES)
+        if stray.startswith(day_prefix) and stray not in objects:
+            objects[stray] = b"stray"
+    if draw(st.integers(0, 3)) == 0:
+        again = draw(st.sampled_from(sorted(sessions)))
+        later = day + dt.timedelta(days=1)
+        objects |= draw(session_folders(prefix=prefix, day=later, store=store, session_id=again))
     return objects

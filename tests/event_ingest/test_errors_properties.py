@@ -202,12 +202,12 @@ class TestReasonOf:
 
 
 class TestIsInfrastructureFault:
-    @pure(600)
+    @pure(300)
     @given(EXCEPTIONS)
     def test_never_raises(self, exc: BaseException) -> None:
         assert is_infrastructure_fault(exc) in (True, False)
 
-    @pure(600)
+    @pure(200)
     @given(
         st.sampled_from(FAULT_CODES + DATA_CODES), st.sampled_from(FAULT_STATUSES + DATA_STATUSES), texts()
     )
@@ -240,7 +240,7 @@ class TestIsInfrastructureFault:
     def test_what_data_provokes_is_no_fault(self, kind: type[BaseException], args: list[Any]) -> None:
         assert not is_infrastructure_fault(kind(*args))
 
-    @pure(100)
+    @pure(20)
     @given(texts(max_size=20))
     def test_the_network_failing_under_botocore_is_a_fault(self, endpoint: str) -> None:
         for exc in (

@@ -114,12 +114,12 @@ class TestBatchXcom:
 
 
 class TestStableId:
-    @pure(500)
+    @pure(300)
     @given(st.lists(texts(max_size=20), max_size=3))
     def test_any_text_has_an_id_of_32_hex_digits(self, parts: list[str]) -> None:
         assert re.fullmatch("[0-9a-f]{32}", stable_id(*parts))
 
-    @pure(500)
+    @pure(300)
     @given(texts(max_size=20), texts(max_size=20))
     def test_parts_are_not_confused_with_their_concatenation(self, first: str, second: str) -> None:
         assert stable_id(first, second) != stable_id(first + second)

@@ -141,7 +141,7 @@ def parse_or_refuse(raw: bytes, listing: SessionListing, file_types: frozenset[s
 
 
 class TestParseReport:
-    @pure(300)
+    @pure(400)
     @given(listed_folders())
     def test_any_folder_gives_a_session_that_fits_its_columns_or_a_reason(
         self, folder: tuple[SessionListing, bytes, frozenset[str]]
