@@ -1,4 +1,4 @@
-"""Bad input beyond contract §1: huge reports and fields, odd keys and ids, bad buckets and confs.
+"""Bad input beyond docs/contract.md §1: huge reports and fields, odd keys and ids, bad buckets and confs.
 
 Each case must give a clear message naming the object and the problem, and lose nothing else.
 """
@@ -6,7 +6,6 @@ Each case must give a clear message naming the object and the problem, and lose 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import uuid
 from pathlib import Path
@@ -15,55 +14,32 @@ from typing import Any
 import pytest
 
 from include import generator
-from include.services import MotoS3
-from tests.faults.conftest import FaultPipeline, assert_loaded_exactly, run_steps_process, task_tries
+from tests.faults.conftest import (
+    BACKENDS,
+    FaultPipeline,
+    assert_loaded_exactly,
+    put_session,
+    start_ingest_process,
+    task_tries,
+    wav,
+)
+from tools.services import MotoS3
 
 pytestmark = pytest.mark.faults
 
 DAY = dt.date(2026, 11, 23)
 CONF = {"start_date": DAY.isoformat()}
-START = f"{DAY.isoformat()}T08:00:00.000Z"
 
 
-def put_session(
-    client: Any, bucket: str, session_id: str, tags: dict[str, bytes], *, extra_files=(), **fields: Any
-) -> str:
-    """Upload a session of ``DAY`` with ``tags`` (relpath -> bytes), its report last; return its key."""
-    folder = f"{DAY:%Y/%m/%d}/{session_id}/"
-    entries = []
-    for relpath, body in tags.items():
-        client.put_object(Bucket=bucket, Key=folder + relpath, Body=body)
-        entries.append(
-            {
-                "path": relpath,
-                "type": "audio_tag",
-                "size_bytes": len(body),
-                "md5": hashlib.md5(body).hexdigest(),
-                "frame_id": 1000 + len(entries),
-                "timestamp": START,
-            }
-        )
-    report = {
-        "session_id": fields.pop("report_session_id", session_id),
-        "vehicle_id": "veh-odd",
-        "start_time": START,
-        "files": entries + list(extra_files),
-        **fields,
-    }
-    key = f"{folder}{session_id}{generator.REPORT_SUFFIX}"
-    client.put_object(Bucket=bucket, Key=key, Body=json.dumps(report).encode())
-    return key
-
-
-def wav(n: int) -> bytes:
-    return f"RIFF fake wav {n}".encode() * 8
-
-
-def run_steps(day: dt.date) -> dict[str, Any]:
-    proc = run_steps_process("--start", day.isoformat(), "--end", day.isoformat())
-    out, err = proc.communicate(timeout=300)
-    assert proc.returncode == 0, err[-3000:]
-    return json.loads(out.strip().splitlines()[-1])
+def run_ingest_processes(*days: dt.date) -> list[dict[str, Any]]:
+    """One ingest process per day, all at once; their summaries (with their peak memory)."""
+    procs = [start_ingest_process("--start", day.isoformat(), "--end", day.isoformat()) for day in days]
+    summaries = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err[-3000:]
+        summaries.append(json.loads(out.strip().splitlines()[-1]))
+    return summaries
 
 
 def test_report_listing_20000_files_loads_with_bounded_memory(fault_pipeline: FaultPipeline) -> None:
@@ -77,11 +53,10 @@ def test_report_listing_20000_files_loads_with_bounded_memory(fault_pipeline: Fa
     ]
     raw = [{"path": f"lidar/sweep_{n:05d}.bin", "type": "raw", "size_bytes": 1 << 20} for n in range(5_000)]
     session_id = f"{DAY:%Y%m%d}T080000Z_veh900"
-    put_session(pipe.client, pipe.bucket, session_id, present, extra_files=absent + raw)
+    put_session(pipe.client, pipe.bucket, DAY, session_id, present, extra_files=absent + raw)
 
     # The same process on a day of ordinary sessions is the yardstick: imports, clients, pools.
-    small = run_steps(small_day)
-    big = run_steps(DAY)
+    small, big = run_ingest_processes(small_day, DAY)
 
     extra_mb = (big["rss_peak_kb"] - small["rss_peak_kb"]) / 1024
     print(
@@ -106,11 +81,13 @@ def test_ten_megabyte_fields_are_rejected_by_name_or_ignored_and_the_rest_loads(
     manifest = pipe.seed([DAY], sessions_per_day=1, tags_per_session=2, seed=72)
     huge = "x" * (10 << 20)
     long_driver = put_session(
-        pipe.client, pipe.bucket, "S_huge_driver", {"AudioTags/a.wav": wav(1)}, driver_id=huge
+        pipe.client, pipe.bucket, DAY, "S_huge_driver", {"AudioTags/a.wav": wav(1)}, driver_id=huge
     )
-    put_session(pipe.client, pipe.bucket, "S_huge_unknown", {"AudioTags/a.wav": wav(2)}, comment=huge)
+    put_session(pipe.client, pipe.bucket, DAY, "S_huge_unknown", {"AudioTags/a.wav": wav(2)}, comment=huge)
     long_path = {"path": "AudioTags/" + huge + ".wav", "type": "audio_tag", "size_bytes": 1}
-    put_session(pipe.client, pipe.bucket, "S_huge_path", {"AudioTags/a.wav": wav(3)}, extra_files=[long_path])
+    put_session(
+        pipe.client, pipe.bucket, DAY, "S_huge_path", {"AudioTags/a.wav": wav(3)}, extra_files=[long_path]
+    )
 
     result = pipe.run(conf=CONF)
 
@@ -130,6 +107,7 @@ ODD_ID = "20261123T080000Z_veh 'O\"Brien' ü€😀; DROP TABLE events;--"
 ODD_TAG = "AudioTags/tag 'q\" ü 😀 ; DELETE FROM sessions WHERE 1=1;--.wav"
 
 
+@pytest.mark.parametrize("fault_pipeline", BACKENDS, indirect=True)
 def test_spaces_quotes_unicode_and_sql_in_keys_and_ids_are_stored_literally(
     fault_pipeline: FaultPipeline,
 ) -> None:
@@ -137,7 +115,7 @@ def test_spaces_quotes_unicode_and_sql_in_keys_and_ids_are_stored_literally(
     manifest = pipe.seed([DAY], sessions_per_day=1, tags_per_session=2, seed=73)
     vehicle = "veh'); DROP TABLE sessions; --"
     put_session(
-        pipe.client, pipe.bucket, ODD_ID, {ODD_TAG: wav(4)}, vehicle_id=vehicle, driver_id="drv \\ %s ?"
+        pipe.client, pipe.bucket, DAY, ODD_ID, {ODD_TAG: wav(4)}, vehicle_id=vehicle, driver_id="drv \\ %s ?"
     )
 
     result = pipe.run(conf=CONF)
@@ -156,27 +134,19 @@ def test_spaces_quotes_unicode_and_sql_in_keys_and_ids_are_stored_literally(
     assert pipe.table_exists("events")
 
 
-@pytest.fixture(scope="module")
-def moto() -> Any:
-    with MotoS3() as server:
-        yield server
-
-
 def test_session_ids_with_dot_segments_are_rejected_and_nothing_leaves_the_data_dir(
-    fault_pipeline: FaultPipeline, moto: MotoS3, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    fault_pipeline: FaultPipeline, moto: MotoS3, tmp_path: Path
 ) -> None:
     pipe = fault_pipeline
-    bucket = moto.create_bucket(f"m{uuid.uuid4().hex[:12]}")
-    monkeypatch.setenv("AIRFLOW_CONN_EVENT_INGEST_S3", moto.airflow_conn_json())
-    monkeypatch.setenv("AIRFLOW_VAR_EVENT_INGEST_BUCKET", bucket)
-    client = moto.client()
+    pipe.use_s3(moto, f"m{uuid.uuid4().hex[:12]}")
+    client, bucket = pipe.client, pipe.bucket
     manifest = generator.generate_bucket(client, bucket, days=[DAY], sessions_per_day=1, seed=74)
-    dotdot = put_session(client, bucket, "..", {"AudioTags/a.wav": wav(5)})
-    dot = put_session(client, bucket, ".", {"AudioTags/a.wav": wav(6)})
+    dotdot = put_session(client, bucket, DAY, "..", {"AudioTags/a.wav": wav(5)})
+    dot = put_session(client, bucket, DAY, ".", {"AudioTags/a.wav": wav(6)})
     # A folder named by an empty segment is outside the layout: not a session, not an error.
-    put_session(client, bucket, "", {"AudioTags/a.wav": wav(7)})
+    put_session(client, bucket, DAY, "", {"AudioTags/a.wav": wav(7)})
     # A report whose id holds a "/" names another folder than its own.
-    slash = put_session(client, bucket, "a", {}, report_session_id="a/../../b")
+    slash = put_session(client, bucket, DAY, "a", {}, report_session_id="a/../../b")
 
     result = pipe.run(conf=CONF)
 
@@ -197,7 +167,7 @@ def test_empty_bucket_succeeds_with_nothing_to_do(fault_pipeline: FaultPipeline)
 
     assert result.succeeded, result.task_states
     assert set(result.summary.values()) == {0}
-    assert fault_pipeline.local_files() == set()
+    assert fault_pipeline.local_files() == {}
 
 
 def test_missing_bucket_fails_at_once_naming_it(
@@ -211,7 +181,7 @@ def test_missing_bucket_fails_at_once_naming_it(
     assert task_tries(result.run_id)["discover_sessions"] == 1  # no retry can create a bucket
     assert "bucket 'no-such-bucket-here' does not exist" in capfd.readouterr().out
     assert not fault_pipeline.table_exists("sessions")
-    assert fault_pipeline.local_files() == set()
+    assert fault_pipeline.local_files() == {}
 
 
 @pytest.mark.parametrize(
@@ -250,7 +220,7 @@ def test_conf_of_the_wrong_type_or_too_long_fails_at_once_saying_what_is_wrong(
         assert task_tries(result.run_id)["discover_sessions"] == 1
         assert message in capfd.readouterr().out
     assert not fault_pipeline.table_exists("sessions")
-    assert fault_pipeline.local_files() == set()
+    assert fault_pipeline.local_files() == {}
 
 
 def test_range_of_exactly_the_maximum_is_accepted(fault_pipeline: FaultPipeline) -> None:

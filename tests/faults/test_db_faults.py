@@ -1,56 +1,130 @@
 """Database faults during the load: the connection killed, the server crashed and restarted.
 
-A reader thread watches the database for the whole run: every session it can see must hold all its
-events (``event_count`` equal to its rows in ``events`` and to what the manifest says).
+Each batch is written in one transaction (``EventDb.load_batch``). The fault strikes inside the
+second batch's transaction, after its rows are written and before the commit. A reader thread
+watches the database for the whole run: every session it can see must hold all its events
+(``event_count`` equal to its rows in ``events`` and to what the manifest says).
+
+On PostgreSQL, the machine's shared server is never killed: the pipeline's backend is terminated
+(``pg_terminate_backend``) instead, which loses the connection mid-transaction just the same.
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
 
-from event_ingest.event_db.mysql import MySqlEventDb
-from tests.faults.conftest import (
-    FaultPipeline,
-    assert_loaded_exactly,
-    assert_no_half_written_session,
-    task_tries,
-)
+from event_ingest.errors import is_database_fault
+from event_ingest.event_db import EventDb
+from event_ingest.runner import Place
+from tests.faults.conftest import FaultPipeline, assert_loaded_exactly, task_tries
+from tests.faults.stores import ServerStore
 
 pytestmark = pytest.mark.faults
 
 DAY = dt.date(2026, 11, 21)
-CONF = {"start_date": DAY.isoformat()}
+BATCH_SIZE = 2
+CONF = {"start_date": DAY.isoformat(), "batch_size": BATCH_SIZE}
+#: What the failed attempt must end on: what happened to the connection, not what the clean-up met.
+LOST = {
+    "mariadb": "MySQLdb.OperationalError: (2013, 'Lost connection to server during query')",
+    "postgres": "psycopg.errors.AdminShutdown: terminating connection due to administrator command",
+}
 
 
 class Watcher(threading.Thread):
-    """Read the event database as often as it can; collect every half-written session it sees."""
+    """Read the event database as often as it can; collect every half-written session it sees.
 
-    def __init__(self, pipe: FaultPipeline, expected_counts: dict[str, int]) -> None:
+    Only a database that cannot be reached (the server down, the connection refused) is passed
+    over; any other error is kept and fails the test, like a violation.
+    """
+
+    def __init__(self, store: ServerStore, expected_counts: dict[str, int]) -> None:
         super().__init__(daemon=True)
-        self.pipe = pipe
+        self.store = store
         self.expected_counts = expected_counts
         self.stop = threading.Event()
         self.reads = 0
+        self.unreachable = 0
         self.violations: list[Any] = []
+        self.errors: list[BaseException] = []
 
     def run(self) -> None:
         while not self.stop.is_set():
-            with contextlib.suppress(Exception):  # the server may be down, the tables not there yet
-                self.violations += assert_no_half_written_session(self.pipe.mariadb, self.pipe.database)
-                for row in self.pipe.query("SELECT session_id, event_count FROM sessions"):
-                    if row["event_count"] != self.expected_counts[row["session_id"]]:
-                        self.violations.append((row["session_id"], row["event_count"]))
-                self.reads += 1
+            try:
+                half = self.store.half_written_sessions()
+                counts = self.store.query("SELECT session_id, event_count FROM sessions")
+            except Exception as exc:
+                if not is_database_fault(exc):
+                    self.errors.append(exc)
+                    return
+                self.unreachable += 1
+                time.sleep(0.02)
+                continue
+            self.violations += half
+            for row in counts:
+                if row["event_count"] != self.expected_counts.get(row["session_id"]):
+                    self.violations.append((row["session_id"], row["event_count"]))
+            self.reads += 1
             time.sleep(0.005)
 
 
-@pytest.mark.parametrize("fault", ["kill-connection", "crash-server"])
+class FaultInLoad:
+    """Strike once, inside the ``nth`` transaction that writes events, between its writes and its commit."""
+
+    def __init__(self, pipe: FaultPipeline, fault: str, nth: int, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.pipe = pipe
+        self.fault = fault
+        self.nth = nth
+        self.seen = 0
+        self.struck_sessions: list[str] = []
+        self.invisible_after: bool | None = None
+        real = EventDb.transaction
+
+        @contextmanager
+        def transaction(db: EventDb, *, write: bool = True) -> Iterator[Any]:
+            with real(db, write=write) as cursor:
+                yield cursor
+                if write:
+                    self._maybe_strike(db, cursor)
+
+        monkeypatch.setattr(EventDb, "transaction", transaction)
+
+    def _maybe_strike(self, db: EventDb, cursor: Any) -> None:
+        store = self.pipe.store
+        committed = {r["session_id"] for r in store.query("SELECT DISTINCT session_id FROM events")}
+        cursor.execute("SELECT DISTINCT session_id FROM events")
+        pending = sorted({row[0] for row in cursor.fetchall()} - committed)
+        if not pending:
+            return  # no events written in this transaction
+        self.seen += 1
+        if self.seen != self.nth:
+            return
+        self.struck_sessions = pending
+        if self.fault == "crash-server":
+            store.server.kill()  # SIGKILL: InnoDB recovers from its redo log at the start
+            store.server.start()
+        else:
+            store.kill_connection(store.connection_id(db.conn))
+        visible = store.query("SELECT DISTINCT session_id FROM events")
+        self.invisible_after = not {r["session_id"] for r in visible} & set(pending)
+
+
+@pytest.mark.parametrize(
+    ("fault_pipeline", "fault"),
+    [
+        pytest.param("mariadb", "kill-connection", id="mariadb-kill-connection"),
+        pytest.param("mariadb", "crash-server", id="mariadb-crash-server"),
+        pytest.param("postgres", "kill-connection", id="postgres-terminate-backend"),
+    ],
+    indirect=["fault_pipeline"],
+)
 def test_database_lost_mid_transaction_rolls_back_and_the_retry_loads_once(
     fault_pipeline: FaultPipeline,
     monkeypatch: pytest.MonkeyPatch,
@@ -59,28 +133,11 @@ def test_database_lost_mid_transaction_rolls_back_and_the_retry_loads_once(
 ) -> None:
     pipe = fault_pipeline
     manifest = pipe.seed([DAY], sessions_per_day=5, tags_per_session=4, seed=51)
-    real = MySqlEventDb._create_event_in_session
-    calls: list[str] = []
-    invisible: list[bool] = []
-
-    def create_events(self: MySqlEventDb, cursor: Any, session_id: str, events: Any, now: str) -> Any:
-        inserted = real(self, cursor, session_id, events, now)
-        calls.append(session_id)
-        if len(calls) != 2:
-            return inserted
-        # The session's rows are written but not committed: now lose the connection.
-        if fault == "kill-connection":
-            admin = pipe.mariadb.connect()
-            admin.cursor().execute(f"KILL {self.conn.thread_id()}")
-            admin.close()
-        else:
-            pipe.mariadb.kill()  # SIGKILL: InnoDB recovers from its redo log at the start
-            pipe.mariadb.start()
-        invisible.append(not pipe.query("SELECT 1 FROM sessions WHERE session_id = %s", (session_id,)))
-        return inserted
-
-    monkeypatch.setattr(MySqlEventDb, "_create_event_in_session", create_events)
-    watcher = Watcher(pipe, {sid: len(s.events) for sid, s in manifest.sessions.items()})
+    ids = sorted(manifest.sessions)  # the listing's order: batch n holds ids[2n:2n+2]
+    with Place(bucket=pipe.bucket, data_dir=pipe.data_dir).open_db():
+        pass  # the tables, so that the watcher's reads are valid from the start
+    strike = FaultInLoad(pipe, fault, nth=2, monkeypatch=monkeypatch)
+    watcher = Watcher(pipe.store, {sid: len(s.events) for sid, s in manifest.sessions.items()})
     watcher.start()
     try:
         result = pipe.run(conf=CONF)
@@ -90,13 +147,14 @@ def test_database_lost_mid_transaction_rolls_back_and_the_retry_loads_once(
     output = capfd.readouterr().out
 
     assert result.succeeded, output[-6000:]
-    assert invisible == [True]
-    assert task_tries(result.run_id)["load_to_db[0]"] == 2
+    (batch,) = {ids.index(sid) // BATCH_SIZE for sid in strike.struck_sessions}
+    assert strike.invisible_after is True  # written, not committed: gone with the connection
+    tries = task_tries(result.run_id)
+    assert {name: n for name, n in tries.items() if n > 1} == {f"ingest_batch.load_to_db[{batch}]": 2}
     assert_loaded_exactly(pipe, manifest)
-    assert assert_no_half_written_session(pipe.mariadb, pipe.database) == []
+    assert pipe.store.half_written_sessions() == []
+    assert watcher.errors == []
     assert watcher.reads > 10
     assert watcher.violations == []
-    # The failed attempt ends on what happened to the connection, not on what the clean-up met.
-    errors = [line for line in output.splitlines() if line.startswith("MySQLdb.OperationalError")]
-    assert errors
-    assert "Lost connection" in errors[-1], errors
+    assert LOST[pipe.store.backend] in output.splitlines(), output[-6000:]
+    assert result.summary["loaded_sessions"] == len(manifest.sessions)

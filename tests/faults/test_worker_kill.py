@@ -1,62 +1,77 @@
-"""The worker process SIGKILLed in the middle of a download."""
+"""The worker process SIGKILLed in the middle of a download that streams in chunks."""
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import json
 import signal
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.faults.conftest import FaultPipeline, assert_loaded_exactly, run_steps_process
+from event_ingest.data_plane import PART
+from tests.faults.conftest import FaultPipeline, assert_loaded_exactly, start_ingest_process
 
 pytestmark = pytest.mark.faults
 
 DAY = dt.date(2026, 11, 22)
+#: Six parts or more: the ranged GETs keep at most four in flight, so a pause leaves parts unfetched.
+TAG_BYTES = 6 * PART + PART // 2
 
 
-def growing_part(data_dir: Path) -> Path | None:
-    for part in data_dir.rglob("*.part"):
+def part_files(folder: Path) -> dict[Path, int]:
+    """The temporary files under ``folder``, with their sizes."""
+    found = {}
+    for part in folder.rglob("*.part"):
         try:
-            if part.stat().st_size > 0:
-                return part
+            found[part] = part.stat().st_size
         except FileNotFoundError:
             continue
-    return None
+    return found
 
 
-def test_worker_killed_during_a_download_leaves_no_partial_file_and_the_next_run_completes(
+def wait_until_stable(folder: Path, seconds: float = 0.5) -> dict[Path, int]:
+    """The temporary files under ``folder`` once their sizes stopped changing for ``seconds``."""
+    last, since = part_files(folder), time.monotonic()
+    while time.monotonic() - since < seconds:
+        time.sleep(0.05)
+        now = part_files(folder)
+        if now != last:
+            last, since = now, time.monotonic()
+    return last
+
+
+def test_worker_killed_during_a_chunked_download_leaves_no_partial_file_and_the_next_run_completes(
     fault_pipeline: FaultPipeline,
 ) -> None:
     pipe = fault_pipeline
-    # Tags big enough to be streamed in chunks, so the kill lands inside one.
-    manifest = pipe.seed([DAY], sessions_per_day=2, tags_per_session=2, tag_bytes=16 << 20, seed=61)
-    worker = run_steps_process("--start", DAY.isoformat(), "--end", DAY.isoformat())
-    deadline = time.monotonic() + 60
-    while (part := growing_part(pipe.data_dir)) is None and worker.poll() is None:
+    manifest = pipe.seed([DAY], sessions_per_day=1, tags_per_session=1, tag_bytes=TAG_BYTES, seed=61)
+    ((relpath, event),) = next(iter(manifest.sessions.values())).events.items()
+    size = pipe.client.head_object(Bucket=pipe.bucket, Key=event.key)["ContentLength"]
+    final = pipe.data_dir / f"{DAY:%Y/%m/%d}" / next(iter(manifest.sessions)) / relpath
+    worker = start_ingest_process("--start", DAY.isoformat(), "--end", DAY.isoformat())
+    deadline = time.monotonic() + 120
+    # The audio tag's own temporary file (the report's comes and goes before it).
+    while (
+        not any(part_files(final.parent).values() if final.parent.exists() else ()) and worker.poll() is None
+    ):
         assert time.monotonic() < deadline, "no download started"
         time.sleep(0.002)
-    assert part is not None, worker.communicate()
-    pipe.s3.pause()  # hold the transfer where it is
+    pipe.s3.pause()  # the parts not fetched yet stay unfetched
     try:
+        assert worker.poll() is None, worker.communicate()
+        written = wait_until_stable(final.parent)  # the worker wrote what it had, then waits for S3
         worker.send_signal(signal.SIGKILL)
         worker.wait(timeout=30)
     finally:
         pipe.s3.resume()
     assert worker.returncode == -signal.SIGKILL
 
-    left = sorted(p.name for p in pipe.data_dir.rglob("*.part"))
-    assert left, "the kill left no temporary file: it did not interrupt a download"
-    for wav in pipe.data_dir.rglob("*.wav"):  # a final name holds a complete, verified file or nothing
-        session_dir = wav.parents[1]
-        report = json.loads(next(session_dir.glob("*_logged_Upload_Report.json")).read_text())
-        entry = next(f for f in report["files"] if f["path"] == f"AudioTags/{wav.name}")
-        data = wav.read_bytes()
-        assert len(data) == entry["size_bytes"], wav
-        assert hashlib.md5(data).hexdigest() == entry["md5"], wav
+    ((part, part_size),) = written.items()
+    # Killed inside the transfer: whole chunks written, at least one, and at least one still to come.
+    assert PART <= part_size < size, (part_size, size)
+    assert part_size % PART == 0, part_size
+    assert not final.exists()  # a final name holds a complete, verified file or nothing
     assert not pipe.table_exists("events") or pipe.events() == {}
 
     result = pipe.run(conf={"start_date": DAY.isoformat()})
@@ -64,4 +79,4 @@ def test_worker_killed_during_a_download_leaves_no_partial_file_and_the_next_run
     assert result.succeeded, result.task_states
     assert_loaded_exactly(pipe, manifest)
     # The temporary file of the killed worker stays until a later write of that file finds it stale.
-    assert {p.name for p in pipe.data_dir.rglob("*.part")} <= set(left)
+    assert set(part_files(pipe.data_dir)) == {part}
