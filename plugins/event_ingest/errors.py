@@ -9,8 +9,8 @@ Faults of the infrastructure:
 
 - S3 unreachable or refusing: connection errors, timeouts, throttling, HTTP 5xx, access denied,
   refused or missing credentials (botocore and obstore alike);
-- the database unreachable or lost mid-transaction, deadlocks and lock waits (MySQLdb, psycopg,
-  sqlite3), see :func:`is_database_fault`;
+- the database unreachable or lost mid-transaction, refusing rights (a revoked privilege, a read-only
+  server), deadlocks and lock waits (MySQLdb, psycopg, sqlite3), see :func:`is_database_fault`;
 - the local disk full, read-only, failing or refused (``ENOSPC``, ``EROFS``, ``EIO``, ``EACCES``...);
 - a missing connection or variable, and running out of memory.
 
@@ -39,6 +39,7 @@ __all__ = [
     "VerificationError",
     "is_database_fault",
     "is_infrastructure_fault",
+    "is_transient_database_error",
     "reason_of",
 ]
 
@@ -139,6 +140,8 @@ _OS_FAULT_ERRNOS = frozenset(
 #: MySQL/MariaDB error codes of a lost or refused connection, a shutdown, a deadlock or a lock wait.
 _MYSQL_FAULT_CODES = frozenset(
     {1040, 1053, 1077, 1081, 1129, 1152, 1153, 1158, 1159, 1160, 1161, 1205, 1213, 1317, 1927, 4031}
+    # Access denied to the database, the user, a table or a column; privileges; read-only servers.
+    | {1044, 1045, 1142, 1143, 1227, 1290, 1792, 1836}
     | set(range(2000, 2100))
 )
 
@@ -156,7 +159,7 @@ def is_infrastructure_fault(exc: BaseException) -> bool:
 
 
 def is_database_fault(exc: BaseException) -> bool:
-    """Whether a database driver's ``exc`` is about the connection or locking, not the rows sent.
+    """Whether a database driver's ``exc`` is about the connection, locking or rights, not the rows sent.
 
     The drivers are looked up in ``sys.modules``: one that was never imported raised nothing.
     """
@@ -167,7 +170,13 @@ def is_database_fault(exc: BaseException) -> bool:
     psycopg = sys.modules.get("psycopg")
     if psycopg is not None and isinstance(exc, psycopg.Error):
         return isinstance(
-            exc, psycopg.OperationalError | psycopg.InterfaceError | psycopg.errors.QueryCanceled
+            exc,
+            psycopg.OperationalError
+            | psycopg.InterfaceError
+            | psycopg.errors.QueryCanceled
+            | psycopg.errors.InsufficientPrivilege
+            | psycopg.errors.ReadOnlySqlTransaction
+            | psycopg.errors.InsufficientResources,
         )
     sqlite3 = sys.modules.get("sqlite3")
     if sqlite3 is not None and isinstance(exc, sqlite3.Error):
@@ -175,6 +184,24 @@ def is_database_fault(exc: BaseException) -> bool:
         return isinstance(exc, sqlite3.OperationalError) and any(
             sign in text for sign in ("locked", "busy", "disk", "i/o", "unable to open", "readonly")
         )
+    return False
+
+
+def is_transient_database_error(exc: BaseException) -> bool:
+    """Whether a transaction that failed with ``exc`` may simply run again now: a deadlock, a lock wait,
+    a serialisation failure. Other faults (a lost connection, refused rights) fail the task instead."""
+    mysqldb = sys.modules.get("MySQLdb")
+    if mysqldb is not None and isinstance(exc, mysqldb.Error):
+        return bool(exc.args) and exc.args[0] in (1205, 1213)
+    psycopg = sys.modules.get("psycopg")
+    if psycopg is not None and isinstance(exc, psycopg.Error):
+        errors = psycopg.errors
+        return isinstance(
+            exc, errors.DeadlockDetected | errors.SerializationFailure | errors.LockNotAvailable
+        )
+    sqlite3 = sys.modules.get("sqlite3")
+    if sqlite3 is not None and isinstance(exc, sqlite3.OperationalError):
+        return any(sign in str(exc).lower() for sign in ("locked", "busy"))
     return False
 
 

@@ -8,6 +8,7 @@ so a name at the file system's limit still has room for it.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import time
@@ -78,11 +79,16 @@ def write_if_needed(
     """Write ``final`` atomically unless it already holds the expected file; return whether it wrote.
 
     ``chunks`` is not read when the file is already there, so a lazy download is never started.
+
+    :raises IsADirectoryError: a folder holds the final name (another file of the session lives in
+        it); raised before any byte is fetched, naming only the final path, so a rerun says the same.
     """
     if not prepared:
         prepare_folder(final.parent, [final.name])
     if is_verified(final, size, md5):
         return False
+    if final.is_dir():
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(final))
     write_atomically(final, chunks, size=size, md5=md5)
     return True
 

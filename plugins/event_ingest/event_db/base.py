@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any, ClassVar, Self, TypeVar
 
-from event_ingest.errors import is_database_fault, reason_of
+from event_ingest.errors import is_database_fault, is_transient_database_error, reason_of
 from event_ingest.event_db import schema
 from event_ingest.event_db.schema import DAYS, DEFERRALS, EVENTS, REJECTS, RUNS, SESSIONS, Table
 from event_ingest.model import Batch, Reject, Session, SessionListing
@@ -133,10 +133,6 @@ class EventDb(ABC):
             f"{c} = {table.name}.{c} + excluded.{c}" for c in counters
         )
 
-    def _is_transient(self, exc: BaseException) -> bool:
-        """Whether a transaction that failed with ``exc`` may simply be run again (deadlock, lock wait)."""
-        return is_database_fault(exc)
-
     def _begin(self, cursor: Any, *, write: bool) -> None:  # noqa: B027 - most drivers need nothing
         """Start a transaction (a no-op where the driver starts one implicitly)."""
 
@@ -183,44 +179,56 @@ class EventDb(ABC):
 
         The DDL runs only when a table is missing: on PostgreSQL, ``CREATE INDEX IF NOT EXISTS``
         waits for every open write on its table, so running it on each connect would queue a
-        batch's tasks behind another batch's load.
+        batch's tasks behind another batch's load. Tasks connecting to a new database at once take
+        turns (:meth:`_lock_schema`), and each looks again once it has the lock.
         """
-        with self.transaction(write=False) as cursor:
-            tables = {str(name) for (name,) in self._fetch(cursor, self.tables_query, ())}
-            first_version = "sessions" in tables and "tags_digest" not in self._columns(cursor, "sessions")
-        if first_version:
-            log.info("Upgrading the event database from the first version's tables")
-            self._run_script(self.schema_file.replace(".sql", "-upgrade-1.sql"))
-        if first_version or not {table.name for table in schema.ALL_TABLES} <= tables:
-            self._run_script(self.schema_file)
-        if first_version:
-            self._fill_in_first_version()
+        if self._schema_state() == (True, False):
+            return
+        with self.transaction() as cursor:
+            self._lock_schema(cursor)
+            complete, first_version = self._schema_state(cursor)
+            if complete and not first_version:
+                return
+            if first_version:
+                log.info("Upgrading the event database from the first version's tables")
+                self._run_script(cursor, self.schema_file.replace(".sql", "-upgrade-1.sql"))
+            self._run_script(cursor, self.schema_file)
+            if first_version:
+                self._fill_in_first_version(cursor)
 
-    def _run_script(self, name: str) -> None:
+    def _schema_state(self, cursor: Any = None) -> tuple[bool, bool]:
+        """(every table is there, the tables are the first version's)."""
+        if cursor is None:
+            with self.transaction(write=False) as reader:
+                return self._schema_state(reader)
+        tables = {str(name) for (name,) in self._fetch(cursor, self.tables_query, ())}
+        first_version = "sessions" in tables and "tags_digest" not in self._columns(cursor, "sessions")
+        return {table.name for table in schema.ALL_TABLES} <= tables, first_version
+
+    def _lock_schema(self, cursor: Any) -> None:  # noqa: B027 - a backend whose DDL races overrides it
+        """Make concurrent creators of the tables take turns, until the transaction ends."""
+
+    @staticmethod
+    def _run_script(cursor: Any, name: str) -> None:
         ddl = resources.files("event_ingest.event_db").joinpath("sql", name).read_text("utf-8")
-        with self.transaction() as cursor:
-            for statement in ddl.split(";\n"):
-                body = "\n".join(line for line in statement.splitlines() if not line.startswith("--"))
-                if body.strip():
-                    cursor.execute(body)
+        for statement in ddl.split(";\n"):
+            body = "\n".join(line for line in statement.splitlines() if not line.startswith("--"))
+            if body.strip():
+                cursor.execute(body)
 
-    def _fill_in_first_version(self) -> None:
+    def _fill_in_first_version(self, cursor: Any) -> None:
         """What the first version did not keep: rejects' session keys and days, the per-day counts."""
-        with self.transaction() as cursor:
-            rows = self._fetch(cursor, "SELECT reject_id, object_key, session_id FROM ingest_rejects", ())
-            m = self.mark
-            keys = [
-                (schema.session_key(sid) if sid else None, _folder_day(key), rid) for rid, key, sid in rows
-            ]
-            if keys:
-                cursor.executemany(
-                    f"UPDATE ingest_rejects SET session_key = {m}, session_date = {m} WHERE reject_id = {m}",
-                    keys,
-                )
-            cursor.execute(
-                "INSERT INTO ingest_days (day, sessions, events)"
-                " SELECT session_date, COUNT(*), SUM(event_count) FROM sessions GROUP BY session_date"
+        rows = self._fetch(cursor, "SELECT reject_id, object_key, session_id FROM ingest_rejects", ())
+        m = self.mark
+        keys = [(schema.session_key(sid) if sid else None, _folder_day(key), rid) for rid, key, sid in rows]
+        if keys:
+            cursor.executemany(
+                f"UPDATE ingest_rejects SET session_key = {m}, session_date = {m} WHERE reject_id = {m}", keys
             )
+        cursor.execute(
+            "INSERT INTO ingest_days (day, sessions, events)"
+            " SELECT session_date, COUNT(*), SUM(event_count) FROM sessions GROUP BY session_date"
+        )
 
     def _columns(self, cursor: Any, table: str) -> set[str]:
         return {str(name).lower() for (name,) in self._fetch(cursor, self.columns_query, (table,))}
@@ -257,7 +265,11 @@ class EventDb(ABC):
             try:
                 return func()
             except Exception as exc:
-                if attempt == _TRANSIENT_RETRIES or not self._is_transient(exc) or self._connection_lost(exc):
+                if (
+                    attempt == _TRANSIENT_RETRIES
+                    or not is_transient_database_error(exc)
+                    or self._connection_lost(exc)
+                ):
                     raise
                 log.warning(
                     "Retrying %s after a transient error (attempt %s): %s",

@@ -18,6 +18,11 @@ class PostgresEventDb(EventDb):
 
     schema_file = "postgres.sql"
 
+    def _lock_schema(self, cursor: Any) -> None:
+        # Two transactions creating the same new table race in the system catalogs (a unique
+        # violation on pg_type): an advisory lock held until commit makes them take turns.
+        cursor.execute("SELECT pg_advisory_xact_lock(hashtext('event_ingest schema'))")
+
     def _configure(self, conn: Any) -> None:
         conn.autocommit = False
         with conn.cursor() as cursor:
