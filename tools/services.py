@@ -469,6 +469,11 @@ class SeaweedS3(_S3Endpoint, _ServerProcess):
             f"-s3.config={self.directory / 'identities.json'}",
             "-s3.allowDeleteBucketNotEmpty=false",
             "-s3.autoCreateBucket=false",
+            # Each bucket takes a volume of its own on its first write, and the volume server's
+            # automatic maximum (free disk over the volume size: 74 here) runs out in a test suite
+            # that makes a bucket per test: writes then fail with InternalError. Volumes are sparse
+            # files, so a high maximum costs only file handles.
+            "-volume.max=2000",
             # Resuming the raft state delays leadership for a few ms at a restart; a volume heartbeat
             # arriving then is refused and retried only 5 s later (seen in 1 restart out of 4). A single
             # master loses nothing by starting afresh: it relearns the volumes from the heartbeat.
