@@ -1,4 +1,6 @@
-"""`make bench`: the pipeline's throughput against a naive baseline, a boto3 floor and the server's limit.
+"""`make bench`: the pipeline against the best boto3 program, the old job's way and the server's limit.
 
-Run ``python -m tools.bench --help``. See docs/performance.md for the numbers and how to read them.
+Scenarios on loopback, behind far-away proxies, with big raw files, and through Airflow itself
+(``airflow dags test``, a scheduler with LocalExecutor). Run ``python -m tools.bench --help``; see
+docs/performance.md for the numbers and how to read them.
 """
