@@ -293,6 +293,12 @@ class AirflowStack:
             settings |= CELERY_WORKER_SETTINGS | {
                 "AIRFLOW__CELERY__BROKER_URL": f"redis://{HOST}:{self.redis_port}/0",
                 "AIRFLOW__CELERY__RESULT_BACKEND": f"db+{self.metadata_url}",
+                # A worker killed after it took a task from the broker, before the task started,
+                # leaves that task queued: Celery redelivers it only after the broker's visibility
+                # timeout (a day), and the scheduler requeues it after task_queued_timeout (10
+                # minutes by default; 2 here, checked every 15 s).
+                "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "120",
+                "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT_CHECK_INTERVAL": "15",
             }
         return settings | self.extra_env
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from event_ingest import files, layout, settings
-from event_ingest.data_plane import ObjectReader, reader_for
+from event_ingest.data_plane import Chunk, ObjectReader, reader_for
 from event_ingest.errors import S3AccessError
 from event_ingest.model import AUDIO_TAG, RAW, SessionListing, tags_digest
 
@@ -154,7 +154,7 @@ class S3Source:
 
     def iter_object(
         self, key: str, *, size: int | None = None, if_match: str | None = None
-    ) -> Iterator[bytes]:
+    ) -> Iterator[Chunk]:
         """The body of ``key`` in chunks, in order (large objects in parallel ranges)."""
         return self.reader.iter_object(key, size=size, if_match=if_match)
 
