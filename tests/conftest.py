@@ -28,6 +28,7 @@ os.environ.update(
 import pytest  # noqa: E402
 
 from tests.support.pipeline import Pipeline, load_event_ingest_dag  # noqa: E402
+from tests.support.stores import MariaDbStore, PostgresStore  # noqa: E402
 from tools.services import LocalPostgres, MariaDbServer, SeaweedS3  # noqa: E402
 
 
@@ -66,16 +67,31 @@ def event_ingest_dag(airflow_db: object) -> object:
     return load_event_ingest_dag()
 
 
-@pytest.fixture
+@pytest.fixture(params=["mariadb", "postgres"])
 def pipeline(
+    request: pytest.FixtureRequest,
     seaweed: SeaweedS3,
-    mariadb: MariaDbServer,
     airflow_db: object,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> Pipeline:
-    """A fresh bucket, event database and data directory, wired to the DAG through the environment."""
+    """A fresh bucket, event database and data directory, wired to the DAG through the environment.
+
+    Every end-to-end case runs on both server backends: MariaDB (a throwaway server) and PostgreSQL
+    (a database of its own on the machine's server).
+    """
+    if request.param == "mariadb":
+        server = request.getfixturevalue("mariadb")
+
+        def make_store(name: str) -> MariaDbStore:
+            return MariaDbStore(server, name)
+    else:
+        server = request.getfixturevalue("postgres")
+
+        def make_store(name: str) -> PostgresStore:
+            return PostgresStore(server, name)
+
     with Pipeline.fresh(
-        s3=seaweed, mariadb=mariadb, data_dir=tmp_path / "data", monkeypatch=monkeypatch
+        s3=seaweed, make_store=make_store, data_dir=tmp_path / "data", monkeypatch=monkeypatch
     ) as pipe:
         yield pipe

@@ -28,8 +28,8 @@ import pytest
 from event_ingest.timestamps import normalize
 from include import generator
 from tests.conftest import ROOT
-from tests.faults.stores import EventStore, MariaDbStore, PostgresStore, SqliteStore
 from tests.support.pipeline import load_event_ingest_dag
+from tests.support.stores import EventStore, MariaDbStore, PostgresStore, SqliteStore
 from tools.dag_runs import RunResult, delete_runs, run_dag
 from tools.services import MariaDbServer, MotoS3, SeaweedS3
 
@@ -60,7 +60,7 @@ class FaultPipeline:
     """The DAG wired to a fresh bucket, event database and data directory through the environment.
 
     :param s3: the S3 server holding ``bucket``.
-    :param store: the event database (see :mod:`tests.faults.stores`).
+    :param store: the event database (see :mod:`tests.support.stores`).
     """
 
     def __init__(

@@ -24,7 +24,7 @@ from event_ingest.errors import is_database_fault
 from event_ingest.event_db import EventDb
 from event_ingest.runner import Place
 from tests.faults.conftest import FaultPipeline, assert_loaded_exactly, task_tries
-from tests.faults.stores import ServerStore
+from tests.support.stores import ServerStore
 
 pytestmark = pytest.mark.faults
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.faults.conftest import BACKENDS, FaultPipeline, assert_loaded_exactly, put_session, task_tries, wav
-from tests.faults.stores import changed_rows
+from tests.support.stores import changed_rows
 from tools.services import MotoS3
 
 pytestmark = pytest.mark.faults

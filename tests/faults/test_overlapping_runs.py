@@ -20,7 +20,7 @@ import pytest
 from event_ingest.runner import Place, ingest
 from include import generator
 from tests.faults.conftest import BACKENDS, FaultPipeline, new_store, start_ingest_process
-from tests.faults.stores import changed_rows
+from tests.support.stores import changed_rows
 
 pytestmark = pytest.mark.faults
 

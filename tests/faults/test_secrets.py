@@ -12,7 +12,7 @@ import pytest
 
 from event_ingest.model import Batch
 from tests.faults.conftest import FaultPipeline
-from tests.faults.stores import RESULT_TABLES
+from tests.support.stores import RESULT_TABLES
 from tools.services import SeaweedS3
 
 pytestmark = pytest.mark.faults

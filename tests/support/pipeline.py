@@ -12,8 +12,9 @@ from typing import Any, Self
 import pytest
 
 from include import generator
+from tests.support.stores import EventStore
 from tools.dag_runs import RunResult, delete_runs, run_dag
-from tools.services import MariaDbServer, SeaweedS3
+from tools.services import SeaweedS3
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -32,32 +33,31 @@ def load_event_ingest_dag() -> Any:
 
 
 class Pipeline:
-    """Wires the DAG to a fresh bucket and database through ``AIRFLOW_CONN_*`` / ``AIRFLOW_VAR_*``."""
+    """Wires the DAG to a fresh bucket and event database through ``AIRFLOW_CONN_*`` / ``AIRFLOW_VAR_*``.
+
+    :param store: the event database the DAG writes (MariaDB or PostgreSQL, see :mod:`tests.support.stores`).
+    """
 
     def __init__(
         self,
         *,
         load_dag: Callable[[], Any],
         s3: SeaweedS3,
-        mariadb: MariaDbServer,
+        store: EventStore,
         bucket: str,
-        database: str,
         data_dir: Path,
         monkeypatch: pytest.MonkeyPatch,
         prefix: str = "",
     ) -> None:
         self.load_dag = load_dag
         self.s3 = s3
-        self.mariadb = mariadb
+        self.store = store
         self.bucket = bucket
-        self.database = database
         self.data_dir = data_dir
         self.prefix = prefix
         self.client = s3.client()
-        self._db = mariadb.connect(database)
-        self._db.autocommit(True)
         monkeypatch.setenv("AIRFLOW_CONN_EVENT_INGEST_S3", s3.airflow_conn_json())
-        monkeypatch.setenv("AIRFLOW_CONN_EVENT_INGEST_DB", mariadb.airflow_conn_uri(database))
+        monkeypatch.setenv("AIRFLOW_CONN_EVENT_INGEST_DB", store.airflow_conn())
         monkeypatch.setenv("AIRFLOW_VAR_EVENT_INGEST_BUCKET", bucket)
         monkeypatch.setenv("AIRFLOW_VAR_EVENT_INGEST_PREFIX", prefix)
         monkeypatch.setenv("AIRFLOW_VAR_EVENT_INGEST_DATA_DIR", str(data_dir))
@@ -65,26 +65,30 @@ class Pipeline:
     @classmethod
     @contextmanager
     def fresh(
-        cls, *, s3: SeaweedS3, mariadb: MariaDbServer, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+        cls,
+        *,
+        s3: SeaweedS3,
+        make_store: Callable[[str], EventStore],
+        data_dir: Path,
+        monkeypatch: pytest.MonkeyPatch,
     ) -> Iterator[Self]:
-        """A pipeline on a new bucket and database of these servers, dropped afterwards."""
+        """A pipeline on a new bucket and a new database (``make_store(name)``), dropped afterwards."""
         name = f"t{uuid.uuid4().hex[:12]}"
         s3.create_bucket(name)
-        mariadb.create_database(name)
+        store = make_store(name)
         pipe = cls(
             load_dag=load_event_ingest_dag,
             s3=s3,
-            mariadb=mariadb,
+            store=store,
             bucket=name,
-            database=name,
             data_dir=data_dir,
             monkeypatch=monkeypatch,
         )
         try:
             yield pipe
         finally:
-            pipe.close()
-            mariadb.drop_database(name)
+            delete_runs("event_ingest")
+            store.drop()
 
     def seed(self, days: list[dt.date], **kwargs: Any) -> generator.Manifest:
         return generator.generate_bucket(self.client, self.bucket, prefix=self.prefix, days=days, **kwargs)
@@ -93,47 +97,25 @@ class Pipeline:
         return run_dag(self.load_dag(), logical_date=logical_date, conf=conf)
 
     def query(self, statement: str, args: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
-        cursor = self._db.cursor()
-        cursor.execute(statement, args)
-        names = [d[0] for d in cursor.description] if cursor.description else []
-        rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-        cursor.close()
-        return rows
+        """Rows as dicts, read on a connection of their own (``%s`` placeholders on every backend)."""
+        return self.store.query(statement, args)
 
     def table_exists(self, table: str) -> bool:
-        return bool(self.query("SHOW TABLES LIKE %s", (table,)))
+        return self.store.table_exists(table)
 
     def sessions(self) -> dict[str, dict[str, Any]]:
-        return {r["session_id"]: r for r in self.query("SELECT * FROM sessions")}
+        return self.store.sessions()
 
     def events(self) -> dict[str, dict[str, Any]]:
-        return {r["s3_key"]: r for r in self.query("SELECT * FROM events")}
+        return self.store.events()
 
     def open_rejects(self) -> dict[str, dict[str, Any]]:
-        return {
-            r["object_key"]: r for r in self.query("SELECT * FROM ingest_rejects WHERE resolved_at IS NULL")
-        }
+        return self.store.open_rejects()
 
     def snapshot(self) -> dict[str, list[tuple[Any, ...]]]:
         """Every row of the result tables; rejects and deferrals less when and by which run last seen."""
         seen = {"last_seen_at", "dag_run_id"}
-
-        def rows(table: str, leave_out: set[str] = frozenset()) -> list[tuple[Any, ...]]:
-            return sorted(
-                (
-                    tuple(v for k, v in r.items() if k not in leave_out)
-                    for r in self.query(f"SELECT * FROM {table}")
-                ),
-                key=repr,
-            )
-
-        return {
-            "sessions": rows("sessions"),
-            "events": rows("events"),
-            "ingest_rejects": rows("ingest_rejects", seen),
-            "ingest_deferrals": rows("ingest_deferrals", seen),
-            "ingest_days": rows("ingest_days"),
-        }
+        return self.store.snapshot({"ingest_rejects": seen, "ingest_deferrals": seen})
 
     def source_etags(self) -> dict[str, str]:
         """The ETag of every object in the bucket: an MD5 of the bytes for single-part uploads."""
@@ -147,7 +129,3 @@ class Pipeline:
         if not self.data_dir.exists():
             return set()
         return {str(p.relative_to(self.data_dir)) for p in self.data_dir.rglob("*") if p.is_file()}
-
-    def close(self) -> None:
-        self._db.close()
-        delete_runs("event_ingest")

@@ -17,6 +17,7 @@ import pytest
 
 from include import generator
 from tests.support.pipeline import Pipeline
+from tests.support.stores import MariaDbStore
 from tests.view import seed
 from tools.dag_runs import RunResult
 from tools.services import MariaDbServer, SeaweedS3
@@ -41,7 +42,12 @@ def seeded(
     data_dir: Path = tmp_path_factory.mktemp("view") / "data"
     with (
         pytest.MonkeyPatch.context() as monkeypatch,
-        Pipeline.fresh(s3=seaweed, mariadb=mariadb, data_dir=data_dir, monkeypatch=monkeypatch) as pipe,
+        Pipeline.fresh(
+            s3=seaweed,
+            make_store=lambda name: MariaDbStore(mariadb, name),
+            data_dir=data_dir,
+            monkeypatch=monkeypatch,
+        ) as pipe,
     ):
         manifest = seed.seed_bucket(pipe.client, pipe.bucket)
         run = pipe.run(conf=seed.CONF)

@@ -1,4 +1,4 @@
-"""The event database of one fault test, on each backend: MariaDB, PostgreSQL or SQLite.
+"""The event database of one test, on each backend: MariaDB, PostgreSQL or SQLite.
 
 A store is the test's side of the database the pipeline writes: the ``AIRFLOW_CONN_EVENT_INGEST_DB``
 value that points the pipeline at it, and reads that open a fresh connection each time (the server may
@@ -78,6 +78,17 @@ class EventStore(abc.ABC):
 
     def rows(self, table: str) -> list[dict[str, Any]]:
         return self.query(f"SELECT * FROM {table}")
+
+    def sessions(self) -> dict[str, dict[str, Any]]:
+        return {r["session_id"]: r for r in self.rows("sessions")}
+
+    def events(self) -> dict[str, dict[str, Any]]:
+        return {r["s3_key"]: r for r in self.rows("events")}
+
+    def open_rejects(self) -> dict[str, dict[str, Any]]:
+        return {
+            r["object_key"]: r for r in self.query("SELECT * FROM ingest_rejects WHERE resolved_at IS NULL")
+        }
 
     def half_written_sessions(self) -> list[tuple[Any, ...]]:
         """Sessions whose ``event_count`` disagrees with their rows in ``events``, read in one statement.
