@@ -2,10 +2,12 @@
 
 The old job's ``EventDb`` (``connect``, ``session_exists``, ``_create_session``,
 ``_create_event_in_session``) plus what the pipeline really does, in round trips that do not grow
-with the sessions of a batch: read what the database knows of a batch's sessions (two queries),
-load a batch in one transaction of multi-row statements (each session atomic with it), record
-rejects and deferrals, keep the run ledger and the per-day counts. A backend is its provider's hook,
-its DDL file and the few clauses whose syntax differs (upserts, row locks, session settings).
+with the sessions of a batch. This module holds the connection, the tables (made or upgraded on
+connect), transactions and retries, the statements' building blocks and what filtering a batch
+reads; the rest comes from one module a job: loading a batch (:mod:`.loading`), the run ledger
+(:mod:`.ledger`) and the per-day overview the ingest view reads (:mod:`.overview`). A backend is its
+provider's hook, its DDL file and the few clauses whose syntax differs (upserts, row locks, session
+settings).
 """
 
 from __future__ import annotations
@@ -21,21 +23,23 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any, ClassVar, Self, TypeVar
 
-from event_ingest.errors import is_database_fault, is_transient_database_error, reason_of
+from event_ingest.errors import is_transient_database_error
 from event_ingest.event_db import schema
-from event_ingest.event_db.schema import DAYS, DEFERRALS, EVENTS, REJECTS, RUNS, SESSIONS, Table
-from event_ingest.model import Batch, Reject, Session, SessionListing
+from event_ingest.event_db.ledger import RunLedger
+from event_ingest.event_db.loading import BatchLoading, LoadResult
+from event_ingest.event_db.overview import Overview
+from event_ingest.event_db.rows import ROWS_PER_STATEMENT, day_text
+from event_ingest.event_db.schema import Table
+from event_ingest.model import Session, SessionListing
 from event_ingest.safe_text import excerpt
-from event_ingest.timestamps import to_db
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-#: Rows per multi-row statement, and ids per ``IN (...)`` list: far below every backend's limits
-#: (SQLite's 32,766 parameters, PostgreSQL's 65,535).
-ROWS_PER_STATEMENT = 500
 _TRANSIENT_RETRIES = 5
+
+__all__ = ["EventDb", "LoadResult", "SessionState"]
 
 
 @dataclass(frozen=True)
@@ -58,32 +62,7 @@ class SessionState:
         )
 
 
-@dataclass
-class LoadResult:
-    """What loading a batch changed.
-
-    :param sessions: sessions inserted, updated or given new events.
-    :param events: events inserted.
-    :param unchanged: sessions written again with nothing new.
-    :param refused: sessions the database refused (rejected with its reason).
-    """
-
-    sessions: int = 0
-    events: int = 0
-    unchanged: int = 0
-    refused: int = 0
-
-
-def utc_now() -> str:
-    return to_db(dt.datetime.now(dt.UTC))
-
-
-def _day(value: Any) -> str:
-    """A day as the backends return it (a date, or text on SQLite), as ``YYYY-MM-DD``."""
-    return value.isoformat() if isinstance(value, dt.date) else str(value)
-
-
-class EventDb(ABC):
+class EventDb(BatchLoading, RunLedger, Overview, ABC):
     """Where sessions, events, rejects, deferrals and the run ledger go (docs/contract.md §2).
 
     Loading is idempotent: sessions are inserted once and updated only when their report or audio
@@ -133,7 +112,7 @@ class EventDb(ABC):
             f"{c} = {table.name}.{c} + excluded.{c}" for c in counters
         )
 
-    def _begin(self, cursor: Any, *, write: bool) -> None:  # noqa: B027 - most drivers need nothing
+    def _begin(self, cursor: Any, *, write: bool) -> None:
         """Start a transaction (a no-op where the driver starts one implicitly)."""
 
     # -- connection -------------------------------------------------------------------------------
@@ -205,7 +184,7 @@ class EventDb(ABC):
         first_version = "sessions" in tables and "tags_digest" not in self._columns(cursor, "sessions")
         return {table.name for table in schema.ALL_TABLES} <= tables, first_version
 
-    def _lock_schema(self, cursor: Any) -> None:  # noqa: B027 - a backend whose DDL races overrides it
+    def _lock_schema(self, cursor: Any) -> None:
         """Make concurrent creators of the tables take turns, until the transaction ends."""
 
     @staticmethod
@@ -350,14 +329,14 @@ class EventDb(ABC):
                 " WHERE resolved_at IS NULL AND session_key IN ({marks}) GROUP BY session_key, session_date",
                 list(keys),
             )
-        counts = {(keys[key], _day(day)): int(count) for key, day, count in open_rejects}
+        counts = {(keys[key], day_text(day)): int(count) for key, day, count in open_rejects}
         return {
             sid: SessionState(
                 report_etag=etag,
-                session_date=_day(day),
+                session_date=day_text(day),
                 tags_digest=digest,
                 file_types=frozenset(types.split(",")),
-                open_rejects=counts.get((sid, _day(day)), 0),
+                open_rejects=counts.get((sid, day_text(day)), 0),
             )
             for sid, etag, day, digest, types in rows
         }
@@ -373,187 +352,6 @@ class EventDb(ABC):
             list(dict.fromkeys(session_ids)),
         )
         return dict(rows)
-
-    # -- loading a batch --------------------------------------------------------------------------
-
-    def load_batch(self, batch: Batch, dag_run_id: str | None) -> LoadResult:
-        """Write a batch in one transaction: its sessions with their new events, rejects, deferrals.
-
-        A session and its events are written in the batch's transaction, so each is atomic. If the
-        database refuses the batch for its data (not for a fault of the connection), the sessions
-        are written one transaction each, so that the one it refuses is rejected with the
-        database's reason and the others load.
-        """
-        try:
-            return self._with_retries(
-                "the batch", lambda: self._write_batch(batch, batch.sessions, dag_run_id)
-            )
-        except Exception as exc:
-            if is_database_fault(exc):
-                raise
-            log.warning(
-                "The database refused batch %s (%s); writing its sessions one by one",
-                batch.index,
-                excerpt(str(exc)),
-            )
-        result = LoadResult()
-        refused: list[Reject] = []
-        for session in batch.sessions:
-            try:
-                part = self._with_retries(
-                    f"session {session.session_id}", lambda s=session: self._write_sessions([s])
-                )
-            except Exception as exc:
-                if is_database_fault(exc):
-                    raise
-                reason = reason_of(exc, "database")
-                refused.append(Reject(session.report_key, session.session_id, reason, session.session_date))
-                continue
-            result.sessions += part.sessions
-            result.events += part.events
-            result.unchanged += part.unchanged
-        result.refused = len(refused)
-        rest = Batch(index=batch.index, rejects=batch.rejects + refused, deferrals=batch.deferrals)
-        rest.processed = [sid for sid in batch.processed if sid not in {r.session_id for r in refused}]
-        self._with_retries("rejects", lambda: self._write_batch(rest, [], dag_run_id, reports=batch.sessions))
-        return result
-
-    def _write_sessions(self, sessions: Sequence[Session]) -> LoadResult:
-        with self.transaction() as cursor:
-            return self._load_sessions(cursor, sessions)
-
-    def _write_batch(
-        self,
-        batch: Batch,
-        sessions: Sequence[Session],
-        dag_run_id: str | None,
-        *,
-        reports: Sequence[Session] | None = None,
-    ) -> LoadResult:
-        with self.transaction() as cursor:
-            result = self._load_sessions(cursor, sessions)
-            self._record(cursor, batch, reports if reports is not None else sessions, dag_run_id)
-        return result
-
-    def _load_sessions(self, cursor: Any, sessions: Sequence[Session]) -> LoadResult:
-        """Sessions, events, event counts and per-day counts, in the caller's transaction."""
-        result = LoadResult()
-        if not sessions:
-            return result
-        now = utc_now()
-        sessions = sorted(sessions, key=lambda s: s.session_id)  # one lock order for every run
-        existing = {
-            row[0]: row[1:]
-            for row in self._query_in(
-                cursor,
-                "SELECT session_id, report_etag, tags_digest, file_types FROM sessions"
-                " WHERE session_id IN ({marks})",
-                [s.session_id for s in sessions],
-                suffix=self.lock_rows,
-            )
-        }
-        fresh = [s for s in sessions if s.session_id not in existing]
-        changed = []
-        for session in sessions:
-            if session.session_id not in existing:
-                continue
-            etag, digest, types = existing[session.session_id]
-            loaded_types = set(types.split(","))
-            if (etag, digest) != (session.report_etag, session.tags_digest) or not loaded_types >= set(
-                session.file_types
-            ):
-                # A run that downloads fewer kinds of file never forgets the ones an earlier run got.
-                session.file_types = sorted(loaded_types | set(session.file_types))
-                changed.append(session)
-        loaded_events = {
-            row[0]
-            for row in self._query_in(
-                cursor,
-                "SELECT event_id FROM events WHERE session_id IN ({marks})",
-                [s.session_id for s in sessions],
-            )
-        }
-        with_new = [s for s in sessions if any(e.event_id not in loaded_events for e in s.events)]
-        new_sessions: dict[str, int] = {}
-        new_events: dict[str, int] = {}
-        for day, group in _by_day(fresh).items():
-            rows = [schema.session_row(s, now) for s in group]
-            new_sessions[day] = self._insert(cursor, SESSIONS, rows, self._insert_ignoring(SESSIONS))
-        if changed:
-            rows = [schema.session_row(s, now) for s in changed]
-            self._insert(cursor, SESSIONS, rows, self._upsert(SESSIONS, schema.SESSION_UPDATED))
-        for day, group in _by_day(with_new).items():
-            rows = sorted(
-                schema.event_row(e, now) for s in group for e in s.events if e.event_id not in loaded_events
-            )
-            new_events[day] = self._insert(cursor, EVENTS, rows, self._insert_ignoring(EVENTS))
-        counted = [s.session_id for s in [*fresh, *with_new]]
-        for start in range(0, len(counted), ROWS_PER_STATEMENT):
-            chunk = counted[start : start + ROWS_PER_STATEMENT]
-            cursor.execute(
-                "UPDATE sessions SET event_count ="
-                " (SELECT COUNT(*) FROM events WHERE events.session_id = sessions.session_id)"
-                f" WHERE session_id IN ({', '.join([self.mark] * len(chunk))})",
-                chunk,
-            )
-        days = sorted(set(new_sessions) | set(new_events))
-        day_rows = [(day, new_sessions.get(day, 0), new_events.get(day, 0)) for day in days]
-        if any(s or e for _, s, e in day_rows):
-            self._insert(cursor, DAYS, day_rows, self._add_to(DAYS, ("sessions", "events")))
-        touched = {s.session_id for s in [*fresh, *changed, *with_new]}
-        result.sessions = len(touched)
-        result.events = sum(new_events.values())
-        result.unchanged = len(sessions) - len(touched)
-        return result
-
-    def _record(self, cursor: Any, batch: Batch, sessions: Sequence[Session], dag_run_id: str | None) -> None:
-        """The batch's rejects and deferrals; resolve and clear what its processed sessions do not raise."""
-        now = utc_now()
-        rejects = {r.reject_id: schema.reject_row(r, now, dag_run_id) for r in batch.rejects}
-        if rejects:
-            self._insert(
-                cursor, REJECTS, sorted(rejects.values()), self._upsert(REJECTS, schema.REJECT_UPDATED)
-            )
-        deferrals = {
-            schema.deferral_id(d.report_key): schema.deferral_row(d, now, dag_run_id) for d in batch.deferrals
-        }
-        if deferrals:
-            self._insert(
-                cursor,
-                DEFERRALS,
-                sorted(deferrals.values()),
-                self._upsert(DEFERRALS, schema.DEFERRAL_UPDATED),
-            )
-        processed = set(batch.processed)
-        done = [
-            (schema.session_key(s.session_id), s.session_date) for s in sessions if s.session_id in processed
-        ]
-        raised = set(rejects)
-        for start in range(0, len(done), ROWS_PER_STATEMENT):
-            chunk = done[start : start + ROWS_PER_STATEMENT]
-            cursor.execute(
-                "SELECT reject_id FROM ingest_rejects WHERE resolved_at IS NULL AND ("
-                + " OR ".join([f"(session_key = {self.mark} AND session_date = {self.mark})"] * len(chunk))
-                + ")",
-                [value for pair in chunk for value in pair],
-            )
-            resolved = [rid for (rid,) in cursor.fetchall() if rid not in raised]
-            for part in range(0, len(resolved), ROWS_PER_STATEMENT):
-                ids = resolved[part : part + ROWS_PER_STATEMENT]
-                cursor.execute(
-                    f"UPDATE ingest_rejects SET resolved_at = {self.mark}"
-                    f" WHERE reject_id IN ({', '.join([self.mark] * len(ids))})",
-                    [now, *ids],
-                )
-        finished = [schema.deferral_id(s.report_key) for s in sessions if s.session_id in processed]
-        finished += [schema.deferral_id(r.object_key) for r in batch.rejects]
-        finished = sorted(set(finished) - set(deferrals))
-        for start in range(0, len(finished), ROWS_PER_STATEMENT):
-            chunk = finished[start : start + ROWS_PER_STATEMENT]
-            cursor.execute(
-                f"DELETE FROM ingest_deferrals WHERE deferral_id IN ({', '.join([self.mark] * len(chunk))})",
-                chunk,
-            )
 
     # -- the old job's names ----------------------------------------------------------------------
 
@@ -572,124 +370,6 @@ class EventDb(ABC):
             f"session {session.session_id}", lambda: self._write_sessions([session])
         ).events
 
-    # -- the run ledger ---------------------------------------------------------------------------
-
-    def start_run(
-        self, *, dag_run_id: str, dag_id: str, run_type: str, first_day: str | None, last_day: str | None
-    ) -> None:
-        """Record that a run started (a rerun of the same DAG run starts its row afresh)."""
-        row = (
-            dag_run_id,
-            dag_id,
-            run_type,
-            first_day,
-            last_day,
-            utc_now(),
-            None,
-            "running",
-            0,
-            0,
-            0,
-            0,
-            0,
-            0,
-            0,
-        )
-
-        def write() -> None:
-            with self.transaction() as cursor:
-                self._insert(cursor, RUNS, [row], self._upsert(RUNS, schema.RUN_STARTED))
-
-        self._with_retries("the run ledger", write)
-
-    def finish_run(self, *, dag_run_id: str, state: str, counts: dict[str, int], failed_batches: int) -> None:
-        """Record how a run ended: its state and counts."""
-        names = [*schema.RUN_COUNTS, "failed_batches"]
-        values = [counts.get(name, 0) for name in schema.RUN_COUNTS] + [failed_batches]
-
-        def write() -> None:
-            with self.transaction() as cursor:
-                cursor.execute(
-                    f"UPDATE ingest_runs SET finished_at = {self.mark}, state = {self.mark}, "
-                    + ", ".join(f"{name} = {self.mark}" for name in names)
-                    + f" WHERE dag_run_id = {self.mark}",
-                    [utc_now(), state, *values, dag_run_id],
-                )
-
-        self._with_retries("the run ledger", write)
-
-    # -- what the ingest view reads ---------------------------------------------------------------
-
-    def day_counts(self, first: dt.date, last: dt.date) -> list[dict[str, Any]]:
-        """One entry a day of ``first``..``last``, ascending: sessions, events, open rejects, deferred.
-
-        Reads ``ingest_days`` (one row a day) and the open rejects and deferrals by their day
-        indexes: a year of days answers in a few milliseconds however many sessions it holds.
-        """
-        bounds = [first.isoformat(), last.isoformat()]
-        m = self.mark
-        with self.transaction(write=False) as cursor:
-            cursor.execute(
-                f"SELECT day, sessions, events FROM ingest_days WHERE day BETWEEN {m} AND {m}", bounds
-            )
-            loaded = {_day(day): (int(s), int(e)) for day, s, e in cursor.fetchall()}
-            cursor.execute(
-                "SELECT session_date, COUNT(*) FROM ingest_rejects WHERE resolved_at IS NULL"
-                f" AND session_date BETWEEN {m} AND {m} GROUP BY session_date",
-                bounds,
-            )
-            rejects = {_day(day): int(n) for day, n in cursor.fetchall()}
-            cursor.execute(
-                f"SELECT session_date, COUNT(*) FROM ingest_deferrals WHERE session_date BETWEEN {m} AND {m}"
-                " GROUP BY session_date",
-                bounds,
-            )
-            deferred = {_day(day): int(n) for day, n in cursor.fetchall()}
-        days = []
-        for n in range((last - first).days + 1):
-            day = (first + dt.timedelta(days=n)).isoformat()
-            sessions, events = loaded.get(day, (0, 0))
-            days.append(
-                {
-                    "day": day,
-                    "sessions": sessions,
-                    "events": events,
-                    "open_rejects": rejects.get(day, 0),
-                    "deferred": deferred.get(day, 0),
-                }
-            )
-        return days
-
-    def open_rejects(self, day: dt.date, limit: int = 1000) -> list[dict[str, Any]]:
-        """The open rejects of ``day`` (by the session folder's day), oldest first."""
-        columns = ("object_key", "session_id", "reason", "first_seen_at", "last_seen_at")
-        with self.transaction(write=False) as cursor:
-            cursor.execute(
-                f"SELECT {', '.join(columns)} FROM ingest_rejects WHERE resolved_at IS NULL"
-                f" AND session_date = {self.mark} ORDER BY first_seen_at, object_key LIMIT {int(limit)}",
-                [day.isoformat()],
-            )
-            return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
-
-    def deferred_sessions(self, limit: int = 1000) -> list[dict[str, Any]]:
-        """Sessions waiting for their upload to complete, the longest-waiting first."""
-        columns = ("session_id", "session_date", "report_key", "reason", "first_seen_at", "last_seen_at")
-        with self.transaction(write=False) as cursor:
-            cursor.execute(
-                f"SELECT {', '.join(columns)} FROM ingest_deferrals"
-                f" ORDER BY first_seen_at, session_id LIMIT {int(limit)}"
-            )
-            return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
-
-    def latest_runs(self, limit: int = 20) -> list[dict[str, Any]]:
-        """The latest ``ingest_runs`` rows, newest first."""
-        with self.transaction(write=False) as cursor:
-            cursor.execute(
-                f"SELECT {', '.join(RUNS.columns)} FROM ingest_runs"
-                f" ORDER BY started_at DESC, dag_run_id LIMIT {int(limit)}"
-            )
-            return [dict(zip(RUNS.columns, row, strict=True)) for row in cursor.fetchall()]
-
 
 _FOLDER_DAY = re.compile(r"(?:^|/)([0-9]{4})/([0-9]{2})/([0-9]{2})/")
 
@@ -701,11 +381,3 @@ def _folder_day(key: str) -> str | None:
         return dt.date(*map(int, match.groups())).isoformat() if match else None
     except ValueError:
         return None
-
-
-def _by_day(sessions: Sequence[Session]) -> dict[str, list[Session]]:
-    """Sessions grouped by their day, so that each statement's row count belongs to one day."""
-    groups: dict[str, list[Session]] = {}
-    for session in sessions:
-        groups.setdefault(session.session_date, []).append(session)
-    return groups
