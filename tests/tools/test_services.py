@@ -60,6 +60,11 @@ class TestFreePort:
             free_port(0)
 
 
+class _NeverReadySeaweedS3(SeaweedS3):
+    def _probe(self) -> None:
+        raise ServiceError("never ready")
+
+
 class TestSeaweedS3:
     @pytest.fixture(scope="class")
     def seaweed(self) -> Iterator[SeaweedS3]:
@@ -135,7 +140,9 @@ class TestSeaweedS3:
         server.stop()  # idempotent
 
     def test_failed_start_leaves_no_process_and_no_files(self, tmp_path: Path) -> None:
-        server = SeaweedS3(start_timeout=0.01, base_dir=tmp_path)
+        # A server that never passes its probe: a short timeout alone races a fast start (seen in CI:
+        # the first probe, slowed by building its client, found the server already up).
+        server = _NeverReadySeaweedS3(start_timeout=0.2, base_dir=tmp_path)
 
         with pytest.raises(ServiceError, match=r"not ready after .*server\.log"):
             server.start()
