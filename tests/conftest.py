@@ -31,6 +31,22 @@ from tests.support.pipeline import Pipeline, load_event_ingest_dag  # noqa: E402
 from tests.support.stores import MariaDbStore, PostgresStore  # noqa: E402
 from tools.services import LocalPostgres, MariaDbServer, SeaweedS3  # noqa: E402
 
+#: Folders whose modules start a real Airflow stack, longest first. ``make test`` runs the suite on two
+#: pytest-xdist workers, a module at a time (``--dist loadfile``), in the order collected: these
+#: modules come first. They are most of the suite's time, mostly waiting on Airflow's loops while the
+#: other worker runs the rest; started last, one of them would run on alone at the end.
+_STACK_FOLDERS = ("tests/on_upload/", "tests/native/", "tests/view/")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        return next(
+            (n for n, folder in enumerate(_STACK_FOLDERS) if item.nodeid.startswith(folder)),
+            len(_STACK_FOLDERS),
+        )
+
+    items.sort(key=rank)  # stable: each module's tests stay together and in their order
+
 
 @pytest.fixture(scope="session")
 def airflow_db() -> object:
