@@ -1,7 +1,7 @@
 """The data plane: how object bodies come out of the bucket.
 
-``S3Hook`` keeps the control plane (connection handling, the bucket check, listing, which keeps every
-key exactly as S3 holds it); the GETs go through one of two readers built from the same Airflow
+``S3Hook`` keeps the control plane (connection handling, the bucket check); the GETs, and the
+listings where obstore can hold every key, go through one of two readers built from the same Airflow
 connection:
 
 - ``obstore`` (default): the Rust ``object_store`` client. On this project's 2-core benchmark
@@ -31,13 +31,16 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Protocol
 
-from event_ingest.errors import ObjectChangedError, ObjectMissingError
+from event_ingest.errors import ObjectChangedError, ObjectMissingError, UnaddressableKeyError
 
 OBSTORE = "obstore"
 BOTO3 = "boto3"
 DATA_PLANES = (OBSTORE, BOTO3)
 
 _CHUNK = 1 << 20
+#: Keys a listing page holds: S3's maximum.
+LIST_PAGE = 1000
+_REPLACEMENT_CHARACTER = "\ufffd"
 #: Objects at least this large are fetched in parallel ranged GETs.
 RANGED_MIN = 16 << 20
 #: Size of one ranged GET.
@@ -246,6 +249,36 @@ class ObstoreReader:
             raise ObjectMissingError(f"{key} is not in the bucket") from None
         except PreconditionError:
             raise ObjectChangedError(f"{key} changed since it was listed (ETag {if_match})") from None
+
+    def list_objects(self, prefix: str) -> Iterator[tuple[str, int, str]]:
+        """``(key, size, ETag)`` of every object under the folder ``prefix`` (ending in ``/``), by page.
+
+        About ten times cheaper in CPU than botocore's listing (its XML parsing and a date parse per
+        key), which bounds the listing of a day on a near server. The keys come back exactly as S3
+        holds them, or not at all. object_store does not ask for URL-encoded keys, as botocore does,
+        so a character that XML 1.0 cannot carry reaches it as the server chose to send it: raw (its
+        paths refuse control characters) or replaced by U+FFFD (SeaweedFS does that): a key holding
+        U+FFFD is taken as one that may have been replaced.
+
+        :raises UnaddressableKeyError: the prefix or a key under it is one that obstore's paths cannot
+            hold, or may have been replaced (possibly after some pages were yielded): list the folder
+            through boto3 instead.
+        """
+        import obstore
+        from obstore.exceptions import InvalidPathError
+
+        if not obstore_can_address(prefix.removesuffix("/")):
+            raise UnaddressableKeyError(f"obstore cannot list the prefix {prefix!r}")
+        try:
+            for page in obstore.list(self.store, prefix, chunk_size=LIST_PAGE):
+                for meta in page:
+                    if _REPLACEMENT_CHARACTER in meta["path"]:
+                        raise UnaddressableKeyError(
+                            f"a key under {prefix!r} holds U+FFFD: the server may have replaced a character"
+                        )
+                    yield meta["path"], meta["size"], meta["e_tag"] or ""
+        except InvalidPathError as exc:
+            raise UnaddressableKeyError(f"obstore cannot hold a key under {prefix!r}: {exc}") from None
 
     def iter_object(
         self, key: str, *, size: int | None = None, if_match: str | None = None

@@ -34,6 +34,7 @@ __all__ = [
     "ObjectMissingError",
     "ReportError",
     "S3AccessError",
+    "UnaddressableKeyError",
     "UnsafePathError",
     "UnstorableTextError",
     "VerificationError",
@@ -82,6 +83,10 @@ class ObjectMissingError(EventIngestError, FileNotFoundError):
 
 class ObjectChangedError(VerificationError):
     """The object was replaced after it was listed: its ETag no longer matches."""
+
+
+class UnaddressableKeyError(EventIngestError):
+    """A key (or prefix) that obstore's paths cannot hold: list or read it through boto3 instead."""
 
 
 #: S3 error codes that mean "try again later" or "you may not": never the data's fault. The

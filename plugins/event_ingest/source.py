@@ -1,7 +1,9 @@
 """The source bucket, thin: connect, list a day or a session folder, read an object, download it.
 
-Built on Airflow's ``S3Hook`` (connection, credentials, the bucket check and the listings, which keep
-every key exactly as S3 holds it) and the data plane (:mod:`event_ingest.data_plane`) for the GETs.
+Built on Airflow's ``S3Hook`` (connection, credentials, the bucket check) and the data plane
+(:mod:`event_ingest.data_plane`) for the GETs and the listings. Listings keep every key exactly as S3
+holds it: obstore lists a folder unless a key in it is one obstore's paths cannot hold (a folder
+marker ending in ``/``, an empty or dot segment, a control character); then the hook lists it.
 Nothing here parses a report or decides about a session: that is :mod:`event_ingest.assembler`.
 """
 
@@ -15,9 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from event_ingest import files, layout, settings
-from event_ingest.data_plane import Chunk, ObjectReader, reader_for
-from event_ingest.errors import S3AccessError
+from event_ingest.data_plane import LIST_PAGE, OBSTORE, Chunk, ObjectReader, ObstoreReader, reader_for
+from event_ingest.errors import S3AccessError, UnaddressableKeyError
 from event_ingest.model import AUDIO_TAG, RAW, SessionListing, tags_digest
+from event_ingest.safe_text import printable
 
 log = logging.getLogger(__name__)
 
@@ -100,38 +103,54 @@ class S3Source:
         prefix = layout.session_prefix(self.prefix, day, session_id)
         return next(iter(self._listings(prefix, day, frozenset(file_types))), None)
 
-    def _listings(self, prefix: str, day: dt.date, file_types: frozenset[str]) -> Iterator[SessionListing]:
+    def _listings(self, prefix: str, day: dt.date, file_types: frozenset[str]) -> list[SessionListing]:
+        reader = self.reader if self.data_plane == OBSTORE else None
+        if isinstance(reader, ObstoreReader):
+            try:
+                return self._sessions_in(reader.list_objects(prefix), day, file_types)
+            except UnaddressableKeyError as exc:
+                log.info("Listing %s through boto3: %s", printable(prefix), exc)
+        return self._sessions_in(self._hook_listing(prefix), day, file_types)
+
+    def _hook_listing(self, prefix: str) -> Iterator[tuple[str, int, str]]:
+        for item in self.hook.iter_file_metadata(prefix=prefix, bucket_name=self.bucket, page_size=LIST_PAGE):
+            yield item["Key"], int(item["Size"]), str(item.get("ETag") or "")
+
+    def _sessions_in(
+        self, objects: Iterable[tuple[str, int, str]], day: dt.date, file_types: frozenset[str]
+    ) -> list[SessionListing]:
+        """The sessions of ``day`` among ``objects`` (key, size, ETag), in session id order."""
         keep_all = RAW in file_types
         folders: dict[str, dict[str, list[Any]]] = {}
         tags: dict[str, dict[str, str]] = {}
         reports: dict[str, tuple[str, str, int]] = {}
-        for item in self.hook.iter_file_metadata(prefix=prefix, bucket_name=self.bucket, page_size=1000):
-            parts = layout.split_session_key(self.prefix, item["Key"])
+        for key, size, etag in objects:
+            parts = layout.split_session_key(self.prefix, key)
             if parts is None or parts[0] != day:
                 continue
             _, session_id, relpath = parts
-            etag = str(item.get("ETag") or "")
             if layout.is_report(session_id, relpath):
-                reports[session_id] = (item["Key"], etag.strip('"'), int(item["Size"]))
+                reports[session_id] = (key, etag.strip('"'), size)
                 continue
             kind = layout.file_type(relpath)
             if kind is None and not keep_all:
                 continue
-            folders.setdefault(session_id, {})[relpath] = [int(item["Size"]), etag or None]
+            folders.setdefault(session_id, {})[relpath] = [size, etag or None]
             if kind == AUDIO_TAG:
                 tags.setdefault(session_id, {})[relpath] = etag
-        for session_id in sorted(reports):
-            key, etag, size = reports[session_id]
-            yield SessionListing(
+        return [
+            SessionListing(
                 session_id=session_id,
                 day=day.isoformat(),
                 prefix=layout.session_prefix(self.prefix, day, session_id),
-                report_key=key,
-                report_etag=etag,
-                report_size=size,
+                report_key=reports[session_id][0],
+                report_etag=reports[session_id][1],
+                report_size=reports[session_id][2],
                 objects=folders.get(session_id, {}),
                 tags_digest=tags_digest(tags.get(session_id, {})),
             )
+            for session_id in sorted(reports)
+        ]
 
     def head(self, key: str) -> list[Any] | None:
         """``[size, etag]`` of ``key``, or ``None`` when it is not in the bucket."""

@@ -41,7 +41,7 @@ class ListedSource(S3Source):
     """The real listing code over objects held in memory: ``hook`` is the stand-in for ``S3Hook``."""
 
     def __init__(self, objects: dict[str, bytes], etags_: dict[str, str], prefix: str) -> None:
-        super().__init__(bucket="bucket", prefix=prefix)
+        super().__init__(bucket="bucket", prefix=prefix, data_plane="boto3")  # lists through the "hook"
         self.objects, self.etags = objects, etags_
 
     @property

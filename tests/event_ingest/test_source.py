@@ -21,7 +21,7 @@ import pytest
 from event_ingest import data_plane as data_plane_module
 from event_ingest.data_plane import DATA_PLANES
 from event_ingest.errors import ObjectChangedError, ObjectMissingError, S3AccessError, VerificationError
-from event_ingest.model import SessionListing
+from event_ingest.model import FILE_TYPES, SessionListing
 from event_ingest.settings import S3_CONN_ID
 from event_ingest.source import S3Source
 from include import generator
@@ -54,6 +54,22 @@ def record_calls(source: S3Source, operation: str) -> list[dict[str, Any]]:
         f"before-call.s3.{operation}", lambda params, **_: calls.append(params)
     )
     return calls
+
+
+def record_obstore_list_pages(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The prefix of each page that obstore's listings yield from now on (a page: up to 1,000 keys)."""
+    import obstore
+
+    pages: list[str] = []
+    original = obstore.list
+
+    def listing(store: Any, prefix: str | None = None, **kwargs: Any) -> Any:
+        for page in original(store, prefix, **kwargs):
+            pages.append(prefix)
+            yield page
+
+    monkeypatch.setattr(obstore, "list", listing)
+    return pages
 
 
 def parts_under(folder: Path) -> list[Path]:
@@ -201,7 +217,9 @@ class TestListDay:
         assert all(not p.startswith(("AudioTags/", "AV_logs/")) for p in raw)
         assert everything.tags_digest == audio_only.tags_digest
 
-    def test_pages_through_a_day_of_more_than_1000_keys(self, client: Any, bucket: str) -> None:
+    def test_pages_through_a_day_of_more_than_1000_keys(
+        self, client: Any, bucket: str, data_plane: str, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
         manifest = generator.generate_bucket(
             client, bucket, days=[DAY], sessions_per_day=2, tags_per_session=1, tag_bytes=128
         )
@@ -210,16 +228,56 @@ class TestListDay:
         frames = [f"{DAY:%Y/%m/%d}/{first}/camera/frame_{n:04d}.jpg" for n in range(1000)]
         with ThreadPoolExecutor(max_workers=32) as pool:
             list(pool.map(lambda key: client.put_object(Bucket=bucket, Key=key, Body=b"j"), frames))
-        source = source_for(bucket)
-        list_calls = record_calls(source, "ListObjectsV2")
+        source = source_for(bucket, data_plane=data_plane)
+        boto3_lists = record_calls(source, "ListObjectsV2")
+        obstore_pages = record_obstore_list_pages(monkeypatch)
+
         listings = list(source.list_day(DAY))
+
         assert [x.session_id for x in listings] == [first, second]
-        assert len(list_calls) == 2
-        assert all(call["query_string"]["prefix"] == f"{DAY:%Y/%m/%d}/" for call in list_calls)
+        day_prefix = f"{DAY:%Y/%m/%d}/"
+        if data_plane == "obstore":
+            assert (boto3_lists, obstore_pages) == ([], [day_prefix, day_prefix])
+        else:
+            assert ([call["query_string"]["prefix"] for call in boto3_lists], obstore_pages) == (
+                [day_prefix, day_prefix],
+                [],
+            )
         for listing in listings:
             tags = {path for path in listing.objects if path.startswith("AudioTags/")}
             assert tags == set(manifest.sessions[listing.session_id].events)
             assert not any(path.startswith("camera/") for path in listing.objects)
+
+    def test_both_data_planes_list_the_same(self, layout_bucket: dict[str, Any]) -> None:
+        by_plane = {
+            plane: list(
+                source_for(layout_bucket["bucket"], data_plane=plane).list_day(DAY, file_types=FILE_TYPES)
+            )
+            for plane in DATA_PLANES
+        }
+        assert by_plane["obstore"] == by_plane["boto3"]
+        assert by_plane["obstore"]
+
+    @pytest.mark.parametrize(
+        "name",
+        [
+            pytest.param("bell\x07.wav", id="control-character"),
+            pytest.param("\ufffe.wav", id="xml-noncharacter"),
+            pytest.param("\ufffd.wav", id="replacement-character"),
+        ],
+    )
+    def test_a_key_xml_cannot_carry_is_listed_exactly(
+        self, client: Any, bucket: str, data_plane: str, name: str
+    ) -> None:
+        # SeaweedFS sends such characters as U+FFFD when the listing does not ask for URL-encoded keys.
+        key = f"2026/11/20/s/AudioTags/{name}"
+        client.put_object(Bucket=bucket, Key=key, Body=PAYLOAD)
+        client.put_object(Bucket=bucket, Key="2026/11/20/s/s_logged_Upload_Report.json", Body=b"{}")
+        source = source_for(bucket, data_plane=data_plane)
+        (listing,) = source.list_day(DAY)
+        assert set(listing.objects) == {f"AudioTags/{name}"}
+        size, etag = listing.objects[f"AudioTags/{name}"]
+        assert source.read(key, size=size, if_match=etag) == PAYLOAD
 
 
 class TestListSession:
@@ -375,7 +433,9 @@ class TestKeysSeaweedfsCannotHold:
         moto.client().put_object(Bucket=bucket, Key=key, Body=PAYLOAD)
         moto.client().put_object(Bucket=bucket, Key="2026/11/20/s/s_logged_Upload_Report.json", Body=b"{}")
         source = source_for(bucket, data_plane=data_plane)
+        boto3_lists = record_calls(source, "ListObjectsV2")
         (listing,) = source.list_day(DAY)
+        assert boto3_lists, "obstore cannot hold the key: the day is listed through boto3"
         relpath = key[len("2026/11/20/s/") :]
         size, etag = listing.objects[relpath]
         assert source.read(key, size=size, if_match=etag) == PAYLOAD
