@@ -13,11 +13,16 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
+import os
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 
 import pytest
 
+from include import generator
 from tests.faults.conftest import BACKENDS, FaultPipeline, assert_loaded_exactly, put_session, task_tries, wav
 from tests.support.stores import changed_rows
 from tools.services import MotoS3
@@ -36,6 +41,8 @@ LONG_NAME = (
 CTRL_ID = "S_ctrl_id\x1b[31m"
 LONG_BAD_ID = "S_long_bad_" + "x" * 200
 LONG_GOOD_ID = "S_long_good_" + "y" * 300  # more than a local name may hold (255 bytes)
+#: When and by which run a reject or deferral was last seen: what a rerun may change.
+SEEN = {"last_seen_at", "dag_run_id"}
 
 
 def report_text(session_id: str, extra: str) -> str:
@@ -155,6 +162,59 @@ def test_crashing_input_in_a_batch_is_rejected_by_name_and_every_good_session_lo
     assert again == rows, changed_rows(rows, again)
     assert pipe.local_files() == files  # no file written, moved or touched
     assert second.summary == {**summary, "loaded_sessions": 0, "loaded_events": 0, "skipped": len(sessions)}
+
+
+def airflow_dags_test(conf: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """``airflow dags test`` of the DAG, as a user runs it, in the test's environment."""
+    command = [
+        str(Path(sys.executable).parent / "airflow"),
+        "dags",
+        "test",
+        "event_ingest",
+        "-c",
+        json.dumps(conf),
+    ]
+    return subprocess.run(
+        command, capture_output=True, text=True, env=os.environ.copy(), timeout=600, check=False
+    )
+
+
+def test_airflow_dags_test_over_every_bad_kind_and_crashing_input_loads_the_good_and_reruns_change_nothing(
+    fault_pipeline: FaultPipeline, moto: MotoS3
+) -> None:
+    pipe = fault_pipeline
+    pipe.use_s3(moto, f"m{uuid.uuid4().hex[:12]}")
+    manifest = pipe.seed(
+        [DAY], sessions_per_day=2, tags_per_session=2, bad_kinds=generator.BAD_KINDS, seed=92
+    )
+    reasons = seed_hostile(pipe)
+
+    first = airflow_dags_test(CONF)
+
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    good = set(manifest.sessions)
+    assert_loaded_exactly(pipe, manifest, sessions=good)
+    assert set(pipe.sessions()) == good | set(LOADED)
+    rejects = pipe.open_rejects()
+    assert set(rejects) == {r.object_key for r in manifest.rejects} | set(reasons)
+    for key, reason in reasons.items():
+        assert rejects[key]["reason"].startswith(reason), rejects[key]["reason"]
+    assert all(reject["reason"] and reject["reason"].isprintable() for reject in rejects.values())
+    deferred = {row["session_id"] for row in pipe.query("SELECT session_id FROM ingest_deferrals")}
+    assert deferred == set(manifest.deferred)
+    rows = pipe.store.snapshot(ignore={"ingest_rejects": SEEN, "ingest_deferrals": SEEN})
+    files = files_and_times(pipe.data_dir)
+
+    second = airflow_dags_test(CONF)
+
+    assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
+    again = pipe.store.snapshot(ignore={"ingest_rejects": SEEN, "ingest_deferrals": SEEN})
+    assert again == rows, changed_rows(rows, again)
+    assert files_and_times(pipe.data_dir) == files  # no file written, moved or touched
+
+
+def files_and_times(data_dir: Path) -> dict[Path, int]:
+    return {path: path.stat().st_mtime_ns for path in data_dir.rglob("*") if path.is_file()}
 
 
 def md5_of_file(path: str) -> str:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import importlib
+import itertools
 import json
 import sys
 import time
@@ -38,6 +39,7 @@ def _task_pieces(
     from airflow.sdk import BaseHook
 
     from event_ingest import settings
+    from event_ingest.data_plane import LIST_PAGE
     from event_ingest.event_db import event_db_for
     from event_ingest.source import S3Source
 
@@ -47,14 +49,19 @@ def _task_pieces(
     hook = _timed(rows, f"S3Hook built{suffix}", lambda: source.hook)
     client = _timed(rows, f"boto3 client built (hook.get_conn){suffix}", hook.get_conn)
     _timed(rows, f"bucket check (head_bucket){suffix}", lambda: client.head_bucket(Bucket=bucket))
+    day_prefix = f"{day:%Y/%m/%d}/"
     _timed(
         rows,
-        f"first listing page{suffix}",
-        lambda: client.list_objects_v2(Bucket=bucket, Prefix=f"{day:%Y/%m/%d}/", MaxKeys=1000),
+        f"first listing page through boto3{suffix}",
+        lambda: client.list_objects_v2(Bucket=bucket, Prefix=day_prefix, MaxKeys=LIST_PAGE),
     )
     reader = _timed(rows, f"obstore store built{suffix}", lambda: source.reader)
-    page = client.list_objects_v2(Bucket=bucket, Prefix=f"{day:%Y/%m/%d}/", MaxKeys=1)
-    key = page["Contents"][0]["Key"]
+    first_page = _timed(
+        rows,
+        f"first listing page through obstore{suffix}",
+        lambda: list(itertools.islice(reader.list_objects(day_prefix), LIST_PAGE)),
+    )
+    key = first_page[0][0]
     _timed(rows, f"first GET through obstore{suffix}", lambda: b"".join(reader.iter_object(key)))
     db = _timed(
         rows,
