@@ -31,11 +31,11 @@ from tests.support.pipeline import Pipeline, load_event_ingest_dag  # noqa: E402
 from tests.support.stores import MariaDbStore, PostgresStore  # noqa: E402
 from tools.services import LocalPostgres, MariaDbServer, SeaweedS3  # noqa: E402
 
-#: Folders whose modules start a real Airflow stack, longest first. ``make test`` runs the suite on two
-#: pytest-xdist workers, a module at a time (``--dist loadfile``), in the order collected: these
-#: modules come first. They are most of the suite's time, mostly waiting on Airflow's loops while the
-#: other worker runs the rest; started last, one of them would run on alone at the end.
-_STACK_FOLDERS = ("tests/on_upload/", "tests/native/", "tests/view/")
+#: Where the modules that start a real Airflow stack are, longest first. ``make test`` runs the suite
+#: on two pytest-xdist workers, a module at a time (``--dist loadfile``), in the order collected:
+#: these modules come first. They are most of the suite's time, mostly waiting on Airflow's loops
+#: while the other worker runs the rest; started last, one of them would run on alone at the end.
+_STACK_FOLDERS = ("tests/on_upload/", "tests/native/", "tests/view/", "tests/tools/test_airflow_local.py")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -21,7 +21,7 @@ The tests under a real scheduler (``tests/native/``), ``make airflow`` and the b
 ``python -m tools.airflow_local`` (``make airflow``) runs the whole demo this way: a local S3 server
 seeded with the demo's sessions, an event database, the stack, the DAG unpaused; ``python -m
 tools.airflow_local stop`` (``make airflow-stop``) ends it. Everything it writes stays under
-``var/airflow/``.
+``var/airflow/`` (or ``EVENT_INGEST_AIRFLOW_WORK``).
 """
 
 from __future__ import annotations
@@ -877,7 +877,8 @@ def _shell_quote(value: str) -> str:
 
 # -- make airflow / make airflow-stop -------------------------------------------------------------------
 
-WORK = ROOT / "var" / "airflow"
+#: Everything ``make airflow`` writes: its S3 server's data, Airflow's home and logs, the event data.
+WORK = Path(os.environ.get("EVENT_INGEST_AIRFLOW_WORK") or ROOT / "var" / "airflow")
 STATE_FILE = WORK / "state.json"
 DEMO_BUCKET = "drive-sessions"
 DEMO_DAYS = 7

@@ -1,0 +1,117 @@
+"""``make airflow`` and ``make airflow-stop`` as a user runs them: ``python -m tools.airflow_local``.
+
+The demo's Airflow comes up on a port of its own with the demo's sessions in its local S3, the
+scheduled run made on unpause loads the last three seeded days, a range of the earlier days triggered
+as the UI's trigger form does (``POST /api/v2/dags/event_ingest/dagRuns`` with the form's conf, as the
+printed login) loads exactly those days, and the stop command leaves no process and no metadata
+database behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import ROOT
+from tools.airflow_local import find_processes
+from tools.services import LocalPostgres, free_port
+
+pytestmark = pytest.mark.native
+
+
+def read_until(process: subprocess.Popen[str], last_line: str) -> str:
+    """What ``process`` prints up to the line that starts with ``last_line``; fails if it exits first."""
+    printed = []
+    while True:
+        line = process.stdout.readline() if process.stdout else ""
+        if not line:
+            pytest.fail(f"make airflow exited with {process.wait()}:\n{''.join(printed)}")
+        printed.append(line)
+        if line.startswith(last_line):
+            return "".join(printed)
+
+
+def runs_once_there(url: str, headers: dict[str, str], timeout: float = 120) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + timeout
+    while True:
+        runs = httpx.get(f"{url}/api/v2/dags/event_ingest/dagRuns", headers=headers).json()["dag_runs"]
+        if runs or time.monotonic() > deadline:
+            return runs
+        time.sleep(1)
+
+
+def wait_for_run(url: str, headers: dict[str, str], run_id: str, timeout: float = 300) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        run = httpx.get(f"{url}/api/v2/dags/event_ingest/dagRuns/{run_id}", headers=headers).json()
+        if run["state"] in ("success", "failed") or time.monotonic() > deadline:
+            return run
+        time.sleep(1)
+
+
+def sessions_per_day(data_dir: Path) -> dict[str, int]:
+    with sqlite3.connect(data_dir / "event_ingest.sqlite3") as db:
+        return dict(db.execute("SELECT session_date, COUNT(*) FROM sessions GROUP BY session_date"))
+
+
+def test_make_airflow_loads_the_scheduled_days_and_a_triggered_range_and_stop_leaves_nothing(
+    tmp_path: Path,
+) -> None:
+    work = tmp_path / "airflow"
+    env = {key: value for key, value in os.environ.items() if not key.startswith("AIRFLOW")}
+    env |= {"AIRFLOW_PORT": str(free_port()), "EVENT_INGEST_AIRFLOW_WORK": str(work)}
+    command = [sys.executable, "-m", "tools.airflow_local"]
+    process = subprocess.Popen(
+        command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        printed = read_until(process, "Stop: Ctrl-C here")
+        url, user, password = re.search(r"UI and REST API\s+(\S+)\s+login: (\S+) / (\S+)", printed).groups()
+        first, last = re.search(r"with start_date ([\d-]+) and end_date ([\d-]+)", printed).groups()
+        state = (work / "state.json").read_text()
+        token = httpx.post(f"{url}/auth/token", json={"username": user, "password": password}).json()
+        headers = {"Authorization": f"Bearer {token['access_token']}"}
+
+        (run,) = runs_once_there(url, headers)  # the scheduler makes it on unpause
+        assert run["run_type"] == "scheduled"
+        assert wait_for_run(url, headers, run["dag_run_id"])["state"] == "success"
+        loaded_by_schedule = sessions_per_day(work / "data")
+        assert len(loaded_by_schedule) == 3
+        assert min(loaded_by_schedule) > last
+
+        triggered = httpx.post(
+            f"{url}/api/v2/dags/event_ingest/dagRuns",
+            headers=headers,
+            json={"logical_date": None, "conf": {"start_date": first, "end_date": last}},
+        )
+        assert triggered.status_code == 200, triggered.text
+        assert wait_for_run(url, headers, triggered.json()["dag_run_id"])["state"] == "success"
+        loaded = sessions_per_day(work / "data")
+        assert sorted(set(loaded) - set(loaded_by_schedule)) == [
+            day for day in sorted(loaded) if first <= day <= last
+        ]
+        assert len(set(loaded) - set(loaded_by_schedule)) == 4  # every day of the range, none else
+    finally:
+        stop = subprocess.run(
+            [*command, "stop"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False
+        )
+        process.wait(timeout=60)
+
+    assert stop.returncode == 0, stop.stdout + stop.stderr
+    assert "nothing is left" in stop.stdout
+    recorded = json.loads(state)
+    sessions = {int(pid): name for pid, name in recorded["sessions"].items()}
+    assert find_processes(sessions, recorded["stack_id"]) == []
+    with LocalPostgres().connect() as postgres:
+        names = [row[0] for row in postgres.execute("SELECT datname FROM pg_database").fetchall()]
+    assert recorded["metadata_database"] not in names
