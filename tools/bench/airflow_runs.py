@@ -4,7 +4,9 @@
   beforehand), timed from the command's start to its exit;
 - ``local-executor``: a real scheduler with LocalExecutor (:class:`tools.airflow_local.AirflowStack`,
   PostgreSQL metadata database, ``[core] parallelism`` 4), timed from the REST trigger to the run's
-  end; the stack is started (and idle) before, and stopped after.
+  end; the stack is started (and idle) before, and stopped after;
+- ``celery``: the same with CeleryExecutor: a Redis broker and two ``airflow celery worker``
+  processes of concurrency 2, as the compose ``celery`` profile runs them.
 
 In the same run, before Airflow starts: the ``floor`` (the best boto3 program) and the ``pipeline``
 (the same steps in one process, Airflow left out), so that what Airflow adds is their difference.
@@ -32,8 +34,10 @@ from tools.dag_runs import airflow_environment
 
 DAG_ID = "event_ingest"
 AIRFLOW_BIN = str(Path(sys.executable).parent / "airflow")
-#: ``[core] parallelism`` of the LocalExecutor run: 4 task instances at once on this 2-core machine.
+#: ``[core] parallelism`` of the scheduler runs: 4 task instances at once on this 2-core machine.
 PARALLELISM = 4
+#: What each scheduler scenario runs its tasks with.
+EXECUTORS = {"local-executor": "LocalExecutor", "celery": "CeleryExecutor"}
 
 
 def _environment(
@@ -137,24 +141,31 @@ def _dags_test(
     return wall, tis, dict(xcom), first_task
 
 
-def _local_executor(
-    bench: Bench, env: dict[str, str], home: Path
+def _under_scheduler(
+    bench: Bench, env: dict[str, str], home: Path, executor: str
 ) -> tuple[float, list[dict[str, Any]], float, list[str]]:
     """Run the DAG under a real scheduler; trigger-to-end wall, the task instances, the stack's
     start-up and the first task's log lines."""
-    from tools.airflow_local import AirflowStack
+    from tools.airflow_local import AirflowStack, CeleryWorker
 
     passed = {
         k: v for k, v in env.items() if k.startswith(("AIRFLOW_CONN_", "AIRFLOW_VAR_", "EVENT_INGEST_"))
     }
     passed["AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE"] = "False"  # only the run triggered here
+    workers = [CeleryWorker("celery-a", concurrency=2), CeleryWorker("celery-b", concurrency=2)]
     started = time.perf_counter()
-    with AirflowStack(home, executor="LocalExecutor", parallelism=PARALLELISM, env=passed) as stack:
+    with AirflowStack(
+        home,
+        executor=executor,
+        parallelism=PARALLELISM,
+        celery_workers=workers if executor == "CeleryExecutor" else (),
+        env=passed,
+    ) as stack:
         stack.wait_for_dag(DAG_ID)
         stack.unpause(DAG_ID)
         startup = time.perf_counter() - started
         os.sync()
-        print(f"running the DAG under LocalExecutor (stack up in {startup:.0f} s) ...", flush=True)
+        print(f"running the DAG under {executor} (stack up in {startup:.0f} s) ...", flush=True)
         started = time.perf_counter()
         run = stack.trigger(DAG_ID, conf={"start_date": env["BENCH_DAY"], "end_date": env["BENCH_DAY"]})
         run = stack.wait_for_run(DAG_ID, run["dag_run_id"], timeout=900)
@@ -210,7 +221,7 @@ def run(bench: Bench, day: Day, scenario: str, config: dict[str, Any]) -> scenar
         first_task += ["start-up pieces in a fresh process with the task's environment:"]
         first_task += startup_profile(env, day, data_dir)
     else:
-        wall, tis, startup, first_task = _local_executor(bench, env, home / "airflow")
+        wall, tis, startup, first_task = _under_scheduler(bench, env, home / "airflow", EXECUTORS[scenario])
         extra = f" (stack started and idle before: {startup:.0f} s)"
     sql = bench.sql_statements() - statements
     snapshots[scenario] = scenarios.snapshot(bench, database, data_dir)
@@ -235,8 +246,8 @@ def run(bench: Bench, day: Day, scenario: str, config: dict[str, Any]) -> scenar
     outcome.lines += [
         f"day {day.day}: {day.sessions} sessions, {day.events} events, batch size {config['batch_size']},"
         f" S3 concurrency {config['concurrency']}",
-        f"{scenario}: {wall:.2f} s{extra}; task instances from the first start to the last end {span:.2f} s,"
-        f" at most {most} running at once; {tasks}",
+        f"{scenario}: {wall:.2f} s{extra}, {len(tis)} task instances ({wall / len(tis):.2f} s each);"
+        f" from the first start to the last end {span:.2f} s, at most {most} running at once; {tasks}",
         f"SQL round trips {sql} ({sql / batches:.1f} per batch, the run ledger included)"
         + (
             "; XCom KiB per batch: " + ", ".join(f"{k}={v / batches / 1024:.0f}" for k, v in xcom.items())

@@ -10,7 +10,8 @@ Scenarios (``--scenarios``, comma-separated; ``make bench`` runs the default thr
 - ``raw``: a day of ``--raw-sessions`` sessions with one ``--raw-mib`` MiB raw file each, through the
   pipeline (``download_types`` with ``raw``), boto3's transfer manager and the limits;
 - ``dags-test``: ``airflow dags test event_ingest`` over the day under test, and the floor, in one run;
-- ``local-executor``: the same DAG run by a real scheduler with LocalExecutor, and the floor.
+- ``local-executor``: the same DAG run by a real scheduler with LocalExecutor, and the floor;
+- ``celery``: the same under CeleryExecutor, two workers of concurrency 2 (the compose profile's).
 
 Each prints a table and a ``bench:`` line of ratios; ``--other-days`` days around the day under test
 hold a few small sessions each and must never be read. Every variant starts from an empty database
@@ -23,6 +24,7 @@ import argparse
 import json
 import os
 import runpy
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -31,7 +33,7 @@ from typing import Any
 from tools.bench import scenarios
 from tools.bench.harness import DAY, RAW_DAY, ROOT, Bench
 
-SCENARIOS = ("loopback", "far", "raw", "dags-test", "local-executor")
+SCENARIOS = ("loopback", "far", "raw", "dags-test", "local-executor", "celery")
 DEFAULT_SCENARIOS = ("loopback", "far", "raw")
 
 
@@ -66,6 +68,12 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--files-at-once", type=int, default=4, help="raw: files the transfer manager downloads at once"
     )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="run each scenario this many times, then print the median of each field of its bench: lines",
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write every result here")
     args = parser.parse_args(argv)
     unknown = set(args.scenarios.split(",")) - set(SCENARIOS)
@@ -92,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     outcomes: list[scenarios.Outcome] = []
     started = time.perf_counter()
     with Bench() as bench:
-        if {"loopback", "far", "dags-test", "local-executor"} & set(wanted):
+        if (set(SCENARIOS) - {"raw"}) & set(wanted):
             day = bench.generate(
                 DAY,
                 sessions=args.sessions,
@@ -101,9 +109,7 @@ def main(argv: list[str] | None = None) -> int:
                 other_days=args.other_days,
                 other_sessions=args.other_sessions,
             )
-        for scenario in SCENARIOS:
-            if scenario not in wanted:
-                continue
+        for scenario in [s for s in SCENARIOS if s in wanted] * args.repeat:
             print(f"== {scenario}", flush=True)
             if scenario == "loopback":
                 bench.set_latency(s3_ms=0, db_ms=0)
@@ -135,15 +141,39 @@ def main(argv: list[str] | None = None) -> int:
             print("\n".join(outcome.lines), flush=True)
             outcomes.append(outcome)
     print(f"\n== summary ({time.perf_counter() - started:.0f} s, {os.cpu_count()} CPUs)")
+    lines: dict[str, list[str]] = {}
     for outcome in outcomes:
-        print(next(line for line in reversed(outcome.lines) if line.startswith("bench:")))
+        line = next(line for line in reversed(outcome.lines) if line.startswith("bench:"))
+        lines.setdefault(outcome.name, []).append(line)
+        print(line)
+    if args.repeat > 1:
+        print(f"== medians of {args.repeat} runs each")
+        for runs in lines.values():
+            print(_median_line(runs))
     if args.json:
-        args.json.write_text(
-            json.dumps(
-                {"args": {k: str(v) for k, v in vars(args).items()}, **{o.name: o.results for o in outcomes}}
-            )
-        )
+        results: dict[str, Any] = {"args": {k: str(v) for k, v in vars(args).items()}}
+        for outcome in outcomes:  # a scenario's results, or with --repeat the list of its runs'
+            if args.repeat > 1:
+                results.setdefault(outcome.name, []).append(outcome.results)
+            else:
+                results[outcome.name] = outcome.results
+        args.json.write_text(json.dumps(results))
     return 1 if any(o.problems for o in outcomes) else 0
+
+
+def _median_line(lines: list[str]) -> str:
+    """One ``bench:`` line whose numeric fields are the medians of ``lines``' (the others: the first's)."""
+    runs = [dict(field.split("=", 1) for field in line.removeprefix("bench: ").split()) for line in lines]
+    merged = {}
+    for key, first in runs[0].items():
+        try:
+            values = [float(run[key]) for run in runs]
+        except ValueError:
+            merged[key] = first
+            continue
+        median = statistics.median(values)
+        merged[key] = f"{median:.0f}" if first.isdigit() else f"{median:.2f}"
+    return "bench: " + " ".join(f"{key}={value}" for key, value in merged.items()) + f" repeats={len(runs)}"
 
 
 if __name__ == "__main__":
