@@ -20,6 +20,7 @@ import datetime as dt
 import json
 import os
 import re
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -207,6 +208,7 @@ def run(bench: Bench, day: Day, scenario: str, config: dict[str, Any]) -> scenar
         snapshots[variant] = scenarios.snapshot(bench, result["database"], data_dir)
     database = bench.database("bench_airflow")
     home = bench.work / scenario
+    shutil.rmtree(home, ignore_errors=True)  # an earlier run's (--repeat)
     data_dir = home / "data"
     data_dir.mkdir(parents=True)
     env = _environment(bench, database, home / "airflow", data_dir, config) | {
