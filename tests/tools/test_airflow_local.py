@@ -3,12 +3,13 @@
 The demo's Airflow comes up on a port of its own with the demo's sessions in its local S3, the
 scheduled run made on unpause loads the last three seeded days, a range of the earlier days triggered
 as the UI's trigger form does (``POST /api/v2/dags/event_ingest/dagRuns`` with the form's conf, as the
-printed login) loads exactly those days, and the stop command leaves no process and no metadata
-database behind.
+printed login) loads exactly those days, the ingest view's days are the tables' own counts (and
+refused without a token), and the stop command leaves no process and no metadata database behind.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import re
@@ -23,6 +24,7 @@ import httpx
 import pytest
 
 from tests.conftest import ROOT
+from tests.view import seed
 from tools.airflow_local import find_processes
 from tools.services import LocalPostgres, free_port
 
@@ -57,6 +59,18 @@ def wait_for_run(url: str, headers: dict[str, str], run_id: str, timeout: float 
         if run["state"] in ("success", "failed") or time.monotonic() > deadline:
             return run
         time.sleep(1)
+
+
+def sqlite_query(data_dir: Path) -> seed.Query:
+    """What ``seed.expected_days`` asks, put to the demo's embedded SQLite event database."""
+
+    def query(statement: str, args: tuple[Any, ...]) -> list[dict[str, Any]]:
+        with sqlite3.connect(data_dir / "event_ingest.sqlite3") as db:
+            db.row_factory = sqlite3.Row
+            rows = db.execute(statement.replace("%s", "?"), [arg.isoformat() for arg in args]).fetchall()
+        return [{**dict(row), "day": dt.date.fromisoformat(row["day"])} for row in rows]
+
+    return query
 
 
 def sessions_per_day(data_dir: Path) -> dict[str, int]:
@@ -101,6 +115,15 @@ def test_make_airflow_loads_the_scheduled_days_and_a_triggered_range_and_stop_le
             day for day in sorted(loaded) if first <= day <= last
         ]
         assert len(set(loaded) - set(loaded_by_schedule)) == 4  # every day of the range, none else
+
+        # The ingest view on the demo's data: each day's bars are the tables' own counts.
+        week = {"start": min(loaded), "end": max(loaded)}
+        days = httpx.get(f"{url}/event-ingest/api/days", params=week, headers=headers)
+        assert days.status_code == 200, days.text
+        first_day, last_day = (dt.date.fromisoformat(week[end]) for end in ("start", "end"))
+        assert days.json() == seed.expected_days(sqlite_query(work / "data"), first_day, last_day)
+        assert sum(day["open_rejects"] for day in days.json()) > 0  # the demo's bad sessions
+        assert httpx.get(f"{url}/event-ingest/api/days", params=week).status_code == 401
     finally:
         stop = subprocess.run(
             [*command, "stop"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False
