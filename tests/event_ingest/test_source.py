@@ -72,6 +72,18 @@ def record_obstore_list_pages(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return pages
 
 
+def assert_listed_and_read_exactly(source: S3Source, client: Any, key: str) -> None:
+    """Put ``key`` (of session ``s`` on DAY) and its report: the day's listing holds the key as put,
+    and reading it as listed gives its bytes back."""
+    client.put_object(Bucket=source.bucket, Key=key, Body=PAYLOAD)
+    client.put_object(Bucket=source.bucket, Key="2026/11/20/s/s_logged_Upload_Report.json", Body=b"{}")
+    (listing,) = source.list_day(DAY)
+    relpath = key[len("2026/11/20/s/") :]
+    assert set(listing.objects) == {relpath}
+    size, etag = listing.objects[relpath]
+    assert source.read(key, size=size, if_match=etag) == PAYLOAD
+
+
 def parts_under(folder: Path) -> list[Path]:
     return sorted(folder.rglob("*.part"))
 
@@ -270,14 +282,8 @@ class TestListDay:
         self, client: Any, bucket: str, data_plane: str, name: str
     ) -> None:
         # SeaweedFS sends such characters as U+FFFD when the listing does not ask for URL-encoded keys.
-        key = f"2026/11/20/s/AudioTags/{name}"
-        client.put_object(Bucket=bucket, Key=key, Body=PAYLOAD)
-        client.put_object(Bucket=bucket, Key="2026/11/20/s/s_logged_Upload_Report.json", Body=b"{}")
         source = source_for(bucket, data_plane=data_plane)
-        (listing,) = source.list_day(DAY)
-        assert set(listing.objects) == {f"AudioTags/{name}"}
-        size, etag = listing.objects[f"AudioTags/{name}"]
-        assert source.read(key, size=size, if_match=etag) == PAYLOAD
+        assert_listed_and_read_exactly(source, client, f"2026/11/20/s/AudioTags/{name}")
 
 
 class TestListSession:
@@ -429,13 +435,7 @@ class TestKeysSeaweedfsCannotHold:
         self, moto: Any, data_plane: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, key: str
     ) -> None:
         monkeypatch.setenv("AIRFLOW_CONN_EVENT_INGEST_S3", moto.airflow_conn_json())
-        bucket = new_bucket(moto)
-        moto.client().put_object(Bucket=bucket, Key=key, Body=PAYLOAD)
-        moto.client().put_object(Bucket=bucket, Key="2026/11/20/s/s_logged_Upload_Report.json", Body=b"{}")
-        source = source_for(bucket, data_plane=data_plane)
+        source = source_for(new_bucket(moto), data_plane=data_plane)
         boto3_lists = record_calls(source, "ListObjectsV2")
-        (listing,) = source.list_day(DAY)
+        assert_listed_and_read_exactly(source, moto.client(), key)
         assert boto3_lists, "obstore cannot hold the key: the day is listed through boto3"
-        relpath = key[len("2026/11/20/s/") :]
-        size, etag = listing.objects[relpath]
-        assert source.read(key, size=size, if_match=etag) == PAYLOAD
