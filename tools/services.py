@@ -118,6 +118,10 @@ def _log_tail(path: Path, lines: int = _LOG_TAIL_LINES, start: int = 0) -> str:
     return "\n".join(text.splitlines()[-lines:]) or "(log is empty)"
 
 
+# A Unix socket's path must fit ``sun_path``: 108 bytes on Linux, the last one a NUL.
+_SOCKET_PATH_MAX = 107
+
+
 _running: set[_ServerProcess] = set()
 _running_lock = threading.Lock()
 
@@ -158,6 +162,7 @@ class _ServerProcess(abc.ABC):
         self._lock = threading.RLock()
         self._process: subprocess.Popen[bytes] | None = None
         self._directory: Path | None = None
+        self._socket_directory: Path | None = None
 
     # -- subclass hooks ------------------------------------------------------------------------------
 
@@ -330,10 +335,23 @@ class _ServerProcess(abc.ABC):
             self._signal(signal.SIGKILL)
             process.wait()
 
+    def _socket_path(self, name: str) -> Path:
+        """Where the server's Unix socket ``name`` goes: the service directory, unless that path is
+        too long for a socket (a service under a deep test directory), then a short temporary one."""
+        path = self.directory / name
+        if len(os.fsencode(path)) <= _SOCKET_PATH_MAX:
+            return path
+        if self._socket_directory is None:
+            self._socket_directory = Path(tempfile.mkdtemp(prefix="sockets-"))
+        return self._socket_directory / name
+
     def _remove_directory(self) -> None:
         directory, self._directory = self._directory, None
         if directory is not None and not self.keep_files:
             shutil.rmtree(directory, ignore_errors=True)
+        sockets, self._socket_directory = self._socket_directory, None
+        if sockets is not None:
+            shutil.rmtree(sockets, ignore_errors=True)
 
 
 class _S3Endpoint(abc.ABC):
@@ -478,8 +496,8 @@ class SeaweedS3(_S3Endpoint, _ServerProcess):
             # arriving then is refused and retried only 5 s later (seen in 1 restart out of 4). A single
             # master loses nothing by starting afresh: it relearns the volumes from the heartbeat.
             "-master.resumeState=false",
-            f"-filer.localSocket={self.directory / 'filer.sock'}",
-            f"-s3.localSocket={self.directory / 's3.sock'}",
+            f"-filer.localSocket={self._socket_path('filer.sock')}",
+            f"-s3.localSocket={self._socket_path('s3.sock')}",
         ]
 
     def _remove_directory(self) -> None:
@@ -678,7 +696,7 @@ class MariaDbServer(_ServerProcess):
             self.mariadbd,
             "--no-defaults",
             f"--datadir={self.datadir}",
-            f"--socket={self.datadir / 'sock'}",
+            f"--socket={self._socket_path('mariadb.sock')}",
             f"--tmpdir={self.tmpdir}",
             f"--port={self.port}",
             f"--bind-address={HOST}",

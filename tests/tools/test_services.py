@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -284,6 +285,36 @@ class TestMariaDbServer:
 
         with pytest.raises(ServiceError, match="apt-get install mariadb-server"):
             MariaDbServer()
+
+
+def _serves(server: SeaweedS3 | MariaDbServer) -> None:
+    if isinstance(server, SeaweedS3):
+        server.client().list_buckets()
+    else:
+        server.connect().close()
+
+
+@pytest.mark.parametrize("server_class", [SeaweedS3, MariaDbServer], ids=["seaweedfs", "mariadb"])
+def test_a_deep_directory_keeps_its_unix_sockets_short_and_stop_removes_them(
+    tmp_path: Path, server_class: type[SeaweedS3 | MariaDbServer]
+) -> None:
+    # A socket path longer than sun_path's 108 bytes fails the bind (seen in CI: make airflow's
+    # test under pytest's tmp_path on a checkout at /check/work/main).
+    deep = tmp_path / ("d" * 100)
+    deep.mkdir()
+    sockets_before = set(Path(tempfile.gettempdir()).glob("sockets-*"))
+
+    with server_class(base_dir=deep) as server:
+        _serves(server)
+        pid = server.pid
+        assert pid is not None
+        sockets = set(Path(tempfile.gettempdir()).glob("sockets-*")) - sockets_before
+        assert sockets
+        assert all(len(os.fsencode(path)) < 60 for path in sockets)
+
+    assert _process_is_gone(pid)
+    assert list(deep.iterdir()) == []
+    assert not any(path.exists() for path in sockets)
 
 
 class TestMotoS3:
