@@ -43,19 +43,24 @@ def read_until(process: subprocess.Popen[str], last_line: str) -> str:
             return "".join(printed)
 
 
-def runs_once_there(url: str, headers: dict[str, str], timeout: float = 120) -> list[dict[str, Any]]:
+# The API server answers in milliseconds on a quiet machine, but beside the other test worker's
+# Airflow it once took over httpx's default 5 s (CI): a user's browser waits longer than that too.
+HTTP_TIMEOUT = 60
+
+
+def runs_once_there(api: httpx.Client, timeout: float = 120) -> list[dict[str, Any]]:
     deadline = time.monotonic() + timeout
     while True:
-        runs = httpx.get(f"{url}/api/v2/dags/event_ingest/dagRuns", headers=headers).json()["dag_runs"]
+        runs = api.get("/api/v2/dags/event_ingest/dagRuns").json()["dag_runs"]
         if runs or time.monotonic() > deadline:
             return runs
         time.sleep(1)
 
 
-def wait_for_run(url: str, headers: dict[str, str], run_id: str, timeout: float = 300) -> dict[str, Any]:
+def wait_for_run(api: httpx.Client, run_id: str, timeout: float = 300) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while True:
-        run = httpx.get(f"{url}/api/v2/dags/event_ingest/dagRuns/{run_id}", headers=headers).json()
+        run = api.get(f"/api/v2/dags/event_ingest/dagRuns/{run_id}").json()
         if run["state"] in ("success", "failed") or time.monotonic() > deadline:
             return run
         time.sleep(1)
@@ -93,23 +98,24 @@ def test_make_airflow_loads_the_scheduled_days_and_a_triggered_range_and_stop_le
         url, user, password = re.search(r"UI and REST API\s+(\S+)\s+login: (\S+) / (\S+)", printed).groups()
         first, last = re.search(r"with start_date ([\d-]+) and end_date ([\d-]+)", printed).groups()
         state = (work / "state.json").read_text()
-        token = httpx.post(f"{url}/auth/token", json={"username": user, "password": password}).json()
+        anonymous = httpx.Client(base_url=url, timeout=HTTP_TIMEOUT)
+        token = anonymous.post("/auth/token", json={"username": user, "password": password}).json()
         headers = {"Authorization": f"Bearer {token['access_token']}"}
+        api = httpx.Client(base_url=url, headers=headers, timeout=HTTP_TIMEOUT)
 
-        (run,) = runs_once_there(url, headers)  # the scheduler makes it on unpause
+        (run,) = runs_once_there(api)  # the scheduler makes it on unpause
         assert run["run_type"] == "scheduled"
-        assert wait_for_run(url, headers, run["dag_run_id"])["state"] == "success"
+        assert wait_for_run(api, run["dag_run_id"])["state"] == "success"
         loaded_by_schedule = sessions_per_day(work / "data")
         assert len(loaded_by_schedule) == 3
         assert min(loaded_by_schedule) > last
 
-        triggered = httpx.post(
-            f"{url}/api/v2/dags/event_ingest/dagRuns",
-            headers=headers,
+        triggered = api.post(
+            "/api/v2/dags/event_ingest/dagRuns",
             json={"logical_date": None, "conf": {"start_date": first, "end_date": last}},
         )
         assert triggered.status_code == 200, triggered.text
-        assert wait_for_run(url, headers, triggered.json()["dag_run_id"])["state"] == "success"
+        assert wait_for_run(api, triggered.json()["dag_run_id"])["state"] == "success"
         loaded = sessions_per_day(work / "data")
         assert sorted(set(loaded) - set(loaded_by_schedule)) == [
             day for day in sorted(loaded) if first <= day <= last
@@ -118,12 +124,12 @@ def test_make_airflow_loads_the_scheduled_days_and_a_triggered_range_and_stop_le
 
         # The ingest view on the demo's data: each day's bars are the tables' own counts.
         week = {"start": min(loaded), "end": max(loaded)}
-        days = httpx.get(f"{url}/event-ingest/api/days", params=week, headers=headers)
+        days = api.get("/event-ingest/api/days", params=week)
         assert days.status_code == 200, days.text
         first_day, last_day = (dt.date.fromisoformat(week[end]) for end in ("start", "end"))
         assert days.json() == seed.expected_days(sqlite_query(work / "data"), first_day, last_day)
         assert sum(day["open_rejects"] for day in days.json()) > 0  # the demo's bad sessions
-        assert httpx.get(f"{url}/event-ingest/api/days", params=week).status_code == 401
+        assert anonymous.get("/event-ingest/api/days", params=week).status_code == 401
     finally:
         stop = subprocess.run(
             [*command, "stop"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False
