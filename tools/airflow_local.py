@@ -6,10 +6,12 @@ processes on a Redis broker of their own), each in its own process group and log
 the stack's home, against a metadata database made for it (a PostgreSQL database on the machine's
 server, or SQLite when asked). It sets every setting a native deployment needs (see
 :meth:`AirflowStack.environment` and docs/running-natively.md), waits until the API server reports
-every component healthy, and talks to it through the REST API (token, trigger with a conf, wait for a
-run, task instances, task logs, pause/unpause). ``stop()`` leaves no process behind: each component
-leads a session of its own, everything it starts stays in that session (task processes included,
-though they run in process groups of their own), and ``stop()`` ends every process of those sessions.
+every component healthy, and talks to it through the REST API (:class:`AirflowApi`, which it is:
+token, trigger with a conf, wait for a run, task instances, task logs, pause/unpause; the same client
+serves a stack started elsewhere, such as ``make airflow``'s). ``stop()`` leaves no process behind:
+each component leads a session of its own, everything it starts stays in that session (task
+processes included, though they run in process groups of their own), and ``stop()`` ends every
+process of those sessions.
 The tests under a real scheduler (``tests/native/``), ``make airflow`` and the benchmark build on it::
 
     with AirflowStack(home, env={"AIRFLOW_CONN_EVENT_INGEST_S3": ...}) as stack:
@@ -51,6 +53,7 @@ from tools.services import HOST, LocalPostgres, ServiceError, free_port
 
 __all__ = [
     "CELERY_WORKER_SETTINGS",
+    "AirflowApi",
     "AirflowApiError",
     "AirflowStack",
     "CeleryWorker",
@@ -140,8 +143,213 @@ class _Component:
     process: subprocess.Popen[bytes] | None = None
 
 
-class AirflowStack:
-    """Real Airflow 3.3 processes on this machine, with a REST client.
+class AirflowApi:
+    """A client of a running Airflow's REST API: a JWT from the user's password (renewed once when it
+    expires), reads repeated when a busy machine keeps the answer past the timeout, and the calls the
+    tests, the benchmark and ``make airflow`` make.
+
+    :param url: the API server's base URL.
+    :param username: a user of its auth manager.
+    :param password: that user's password.
+    """
+
+    def __init__(self, url: str, username: str, password: str) -> None:
+        self.url = url
+        self.username = username
+        self._password = password
+        self._http: httpx.Client | None = None
+        self._token: str | None = None
+
+    @property
+    def password(self) -> str:
+        return self._password
+
+    def close(self) -> None:
+        """Close the connections; the next call opens new ones."""
+        if self._http is not None:
+            self._http.close()
+            self._http = None
+        self._token = None
+
+    def token(self) -> str:
+        """A JWT for the REST API: ``POST /auth/token`` with the user's name and password."""
+        response = self._client().post(
+            "/auth/token", json={"username": self.username, "password": self.password}
+        )
+        if response.status_code != 201:
+            raise AirflowApiError("POST", "/auth/token", response.status_code, _detail(response))
+        return response.json()["access_token"]
+
+    def request(
+        self, method: str, path: str, *, json_body: Any = None, params: Mapping[str, Any] | None = None
+    ) -> Any:
+        """Call the REST API (``/api/v2`` + ``path``) with a token; the decoded JSON body."""
+        url = f"/api/v2{path}"
+        for attempt in range(1, _REQUEST_ATTEMPTS + 1):
+            if self._token is None:
+                self._token = self.token()
+            try:
+                response = self._client().request(
+                    method,
+                    url,
+                    json=json_body,
+                    params=params,
+                    headers={"Authorization": f"Bearer {self._token}"},
+                )
+            except httpx.TransportError:
+                # A busy machine can keep an answer past the timeout; only a read is safe to repeat.
+                if method != "GET" or attempt == _REQUEST_ATTEMPTS:
+                    raise
+                time.sleep(attempt)
+                continue
+            if response.status_code == 401 and attempt == 1:
+                self._token = None  # expired: get a new one once
+                continue
+            if response.status_code >= 400:
+                raise AirflowApiError(method, url, response.status_code, _detail(response))
+            return response.json() if response.content else None
+        raise AirflowApiError(method, url, 401, "token refused twice")
+
+    def wait_for_dag(self, dag_id: str, timeout: float = 120) -> dict[str, Any]:
+        """Wait until the DAG processor has parsed ``dag_id``; raise at once on an import error."""
+        deadline = time.monotonic() + timeout
+        while True:
+            errors = self.request("GET", "/importErrors")["import_errors"]
+            if errors:
+                raise ServiceError("DAG import errors:\n" + "\n".join(e["stack_trace"] for e in errors))
+            try:
+                return self.request("GET", f"/dags/{dag_id}")
+            except AirflowApiError as exc:
+                if exc.status != 404 or time.monotonic() > deadline:
+                    raise
+            time.sleep(0.5)
+
+    def set_paused(self, dag_id: str, paused: bool) -> dict[str, Any]:
+        return self.request("PATCH", f"/dags/{dag_id}", json_body={"is_paused": paused})
+
+    def unpause(self, dag_id: str) -> dict[str, Any]:
+        return self.set_paused(dag_id, False)
+
+    def pause(self, dag_id: str) -> dict[str, Any]:
+        return self.set_paused(dag_id, True)
+
+    def trigger(
+        self,
+        dag_id: str,
+        conf: Mapping[str, Any] | None = None,
+        *,
+        logical_date: dt.datetime | None = None,
+        run_id: str | None = None,
+    ) -> dict[str, Any]:
+        """Trigger a run (``POST /dags/{dag_id}/dagRuns``); the new run. Params are validated here:
+        a conf they refuse raises :class:`AirflowApiError` with status 400."""
+        body: dict[str, Any] = {
+            "conf": dict(conf or {}),
+            "logical_date": logical_date.isoformat() if logical_date else None,
+        }
+        if run_id is not None:
+            body["dag_run_id"] = run_id
+        return self.request("POST", f"/dags/{dag_id}/dagRuns", json_body=body)
+
+    def dag_runs(self, dag_id: str, **filters: Any) -> list[dict[str, Any]]:
+        """The DAG's runs, oldest first (``filters``: e.g. ``run_type="backfill"``, ``state="success"``)."""
+        return self._all_pages(f"/dags/{dag_id}/dagRuns", "dag_runs", {"order_by": "run_after", **filters})
+
+    def dag_run(self, dag_id: str, run_id: str) -> dict[str, Any]:
+        return self.request("GET", f"/dags/{dag_id}/dagRuns/{run_id}")
+
+    def wait_for_run(self, dag_id: str, run_id: str, timeout: float = 300) -> dict[str, Any]:
+        """Wait until the run is ``success`` or ``failed``; the run. Raise on timeout, with its tasks."""
+        deadline = time.monotonic() + timeout
+        while True:
+            run = self.dag_run(dag_id, run_id)
+            if run["state"] in TERMINAL_RUN_STATES:
+                return run
+            if time.monotonic() > deadline:
+                tis = self.task_instances(dag_id, run_id)
+                states = sorted((ti["task_id"], ti["map_index"], ti["state"]) for ti in tis)
+                raise TimeoutError(f"{dag_id} {run_id} still {run['state']} after {timeout:g} s: {states}")
+            time.sleep(0.5)
+
+    def wait_for_runs(
+        self, dag_id: str, count: int, timeout: float = 180, **filters: Any
+    ) -> list[dict[str, Any]]:
+        """Wait until ``count`` runs match ``filters`` (see :meth:`dag_runs`) and all have finished."""
+        deadline = time.monotonic() + timeout
+        while True:
+            runs = self.dag_runs(dag_id, **filters)
+            if len(runs) >= count and all(run["state"] in TERMINAL_RUN_STATES for run in runs):
+                return runs
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{dag_id} {filters}: {[(r['dag_run_id'], r['state']) for r in runs]}")
+            time.sleep(0.5)
+
+    def task_instances(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
+        """The run's task instances (``task_id``, ``map_index``, ``try_number``, ``state``, ``hostname``,
+        ``pid``, ``id``, ``start_date``, ``end_date``, ``duration``, ...)."""
+        return self._all_pages(f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances", "task_instances", {})
+
+    def task_tries(self, dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> list[dict[str, Any]]:
+        """Every try of one task instance (the earlier ones included), by try number."""
+        path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/{map_index}/tries"
+        if map_index < 0:
+            path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/tries"
+        return sorted(self._all_pages(path, "task_instances", {}), key=lambda ti: ti["try_number"])
+
+    def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int, map_index: int = -1) -> str:
+        """The text of one try's log: a line a record (``[timestamp] level - event``), each exception
+        of a record on a line of its own (``    ExceptionType: message``)."""
+        body = self.request(
+            "GET",
+            f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/{try_number}",
+            params={"map_index": map_index, "full_content": "true"},
+        )
+        content = body.get("content", [])
+        if isinstance(content, str):
+            return content
+        lines = []
+        for record in content:
+            if isinstance(record, str):
+                lines.append(record)
+                continue
+            stamp = record.get("timestamp") or ""
+            level = record.get("level") or ""
+            lines.append(f"[{stamp}] {level} - {record.get('event', '')}".rstrip())
+            for error in record.get("error_detail") or []:
+                lines.append(f"    {error.get('exc_type')}: {error.get('exc_value')}")
+        return "\n".join(lines)
+
+    def xcom(
+        self, dag_id: str, run_id: str, task_id: str, key: str = "return_value", map_index: int = -1
+    ) -> Any:
+        """A task instance's XCom value, as JSON (what ``XComModel`` stored)."""
+        body = self.request(
+            "GET",
+            f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/{key}",
+            params={"map_index": map_index},
+        )
+        value = body["value"]
+        if isinstance(value, str):
+            with contextlib.suppress(ValueError):
+                return json.loads(value)
+        return value
+
+    def _client(self) -> httpx.Client:
+        if self._http is None:
+            self._http = httpx.Client(base_url=self.url, timeout=60)
+        return self._http
+
+    def _all_pages(self, path: str, key: str, params: Mapping[str, Any]) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        while True:
+            page = self.request("GET", path, params={**params, "limit": 100, "offset": len(items)})
+            items += page[key]
+            if not page[key] or len(items) >= page["total_entries"]:
+                return items
+
+
+class AirflowStack(AirflowApi):
+    """Real Airflow 3.3 processes on this machine, and the REST client of their API server.
 
     :param home: ``AIRFLOW_HOME``: configuration, the SQLite database, ``logs/`` (task logs and one
         ``<component>.log`` per process), ``stack.env`` (the environment, to run ``airflow`` CLI
@@ -200,13 +408,14 @@ class AirflowStack:
             raise ValueError("the CeleryExecutor needs a metadata database other than SQLite")
         self.home = Path(home).resolve()
         self.port = port or free_port()
+        # The password is generated when the stack starts: see the password property.
+        super().__init__(f"http://{HOST}:{self.port}", username, password="")
         self.executor = executor
         self.dags_folder = Path(dags_folder).resolve()
         self.plugins_folder = Path(plugins_folder).resolve()
         self.extra_env = dict(env or {})
         self.celery_workers = tuple(celery_workers)
         self.parallelism = parallelism
-        self.username = username
         self.start_timeout = start_timeout
         self.stop_timeout = stop_timeout
         self.stack_id = secrets.token_hex(6)
@@ -227,15 +436,8 @@ class AirflowStack:
             "fernet": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
         }
         self._components: list[_Component] = []
-        self._http: httpx.Client | None = None
-        self._token: str | None = None
 
     # -- what it runs with ---------------------------------------------------------------------------
-
-    @property
-    def url(self) -> str:
-        """The API server's base URL (the UI is there too)."""
-        return f"http://{HOST}:{self.port}"
 
     @property
     def log_dir(self) -> Path:
@@ -336,10 +538,7 @@ class AirflowStack:
         there after ``stop_timeout``; at the end, SIGKILL for any process left in the components'
         sessions (task processes run in process groups of their own). Idempotent.
         """
-        if self._http is not None:
-            self._http.close()
-            self._http = None
-        self._token = None
+        self.close()
         last = {"api-server", "redis"}
         self._stop_components([c for c in self._components if c.name not in last], self.stop_timeout)
         # Nothing reports to these any more: past its shutdown the API server only collects garbage.
@@ -467,172 +666,7 @@ class AirflowStack:
             check=False,
         )
 
-    # -- the REST API --------------------------------------------------------------------------------
-
-    def token(self) -> str:
-        """A JWT for the REST API: ``POST /auth/token`` with the admin's user name and password."""
-        response = self._client().post(
-            "/auth/token", json={"username": self.username, "password": self.password}
-        )
-        if response.status_code != 201:
-            raise AirflowApiError("POST", "/auth/token", response.status_code, _detail(response))
-        return response.json()["access_token"]
-
-    def request(
-        self, method: str, path: str, *, json_body: Any = None, params: Mapping[str, Any] | None = None
-    ) -> Any:
-        """Call the REST API (``/api/v2`` + ``path``) with a token; the decoded JSON body."""
-        url = f"/api/v2{path}"
-        for attempt in range(1, _REQUEST_ATTEMPTS + 1):
-            if self._token is None:
-                self._token = self.token()
-            try:
-                response = self._client().request(
-                    method,
-                    url,
-                    json=json_body,
-                    params=params,
-                    headers={"Authorization": f"Bearer {self._token}"},
-                )
-            except httpx.TransportError:
-                # A busy machine can keep an answer past the timeout; only a read is safe to repeat.
-                if method != "GET" or attempt == _REQUEST_ATTEMPTS:
-                    raise
-                time.sleep(attempt)
-                continue
-            if response.status_code == 401 and attempt == 1:
-                self._token = None  # expired: get a new one once
-                continue
-            if response.status_code >= 400:
-                raise AirflowApiError(method, url, response.status_code, _detail(response))
-            return response.json() if response.content else None
-        raise AirflowApiError(method, url, 401, "token refused twice")
-
-    def wait_for_dag(self, dag_id: str, timeout: float = 120) -> dict[str, Any]:
-        """Wait until the DAG processor has parsed ``dag_id``; raise at once on an import error."""
-        deadline = time.monotonic() + timeout
-        while True:
-            errors = self.request("GET", "/importErrors")["import_errors"]
-            if errors:
-                raise ServiceError("DAG import errors:\n" + "\n".join(e["stack_trace"] for e in errors))
-            try:
-                return self.request("GET", f"/dags/{dag_id}")
-            except AirflowApiError as exc:
-                if exc.status != 404 or time.monotonic() > deadline:
-                    raise
-            time.sleep(0.5)
-
-    def set_paused(self, dag_id: str, paused: bool) -> dict[str, Any]:
-        return self.request("PATCH", f"/dags/{dag_id}", json_body={"is_paused": paused})
-
-    def unpause(self, dag_id: str) -> dict[str, Any]:
-        return self.set_paused(dag_id, False)
-
-    def pause(self, dag_id: str) -> dict[str, Any]:
-        return self.set_paused(dag_id, True)
-
-    def trigger(
-        self,
-        dag_id: str,
-        conf: Mapping[str, Any] | None = None,
-        *,
-        logical_date: dt.datetime | None = None,
-        run_id: str | None = None,
-    ) -> dict[str, Any]:
-        """Trigger a run (``POST /dags/{dag_id}/dagRuns``); the new run. Params are validated here:
-        a conf they refuse raises :class:`AirflowApiError` with status 400."""
-        body: dict[str, Any] = {
-            "conf": dict(conf or {}),
-            "logical_date": logical_date.isoformat() if logical_date else None,
-        }
-        if run_id is not None:
-            body["dag_run_id"] = run_id
-        return self.request("POST", f"/dags/{dag_id}/dagRuns", json_body=body)
-
-    def dag_runs(self, dag_id: str, **filters: Any) -> list[dict[str, Any]]:
-        """The DAG's runs, oldest first (``filters``: e.g. ``run_type="backfill"``, ``state="success"``)."""
-        return self._all_pages(f"/dags/{dag_id}/dagRuns", "dag_runs", {"order_by": "run_after", **filters})
-
-    def dag_run(self, dag_id: str, run_id: str) -> dict[str, Any]:
-        return self.request("GET", f"/dags/{dag_id}/dagRuns/{run_id}")
-
-    def wait_for_run(self, dag_id: str, run_id: str, timeout: float = 300) -> dict[str, Any]:
-        """Wait until the run is ``success`` or ``failed``; the run. Raise on timeout, with its tasks."""
-        deadline = time.monotonic() + timeout
-        while True:
-            run = self.dag_run(dag_id, run_id)
-            if run["state"] in TERMINAL_RUN_STATES:
-                return run
-            if time.monotonic() > deadline:
-                tis = self.task_instances(dag_id, run_id)
-                states = sorted((ti["task_id"], ti["map_index"], ti["state"]) for ti in tis)
-                raise TimeoutError(f"{dag_id} {run_id} still {run['state']} after {timeout:g} s: {states}")
-            time.sleep(0.5)
-
-    def task_instances(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
-        """The run's task instances (``task_id``, ``map_index``, ``try_number``, ``state``, ``hostname``,
-        ``pid``, ``id``, ``start_date``, ``end_date``, ``duration``, ...)."""
-        return self._all_pages(f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances", "task_instances", {})
-
-    def task_tries(self, dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> list[dict[str, Any]]:
-        """Every try of one task instance (the earlier ones included), by try number."""
-        path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/{map_index}/tries"
-        if map_index < 0:
-            path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/tries"
-        return sorted(self._all_pages(path, "task_instances", {}), key=lambda ti: ti["try_number"])
-
-    def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int, map_index: int = -1) -> str:
-        """The text of one try's log: a line a record (``[timestamp] level - event``), each exception
-        of a record on a line of its own (``    ExceptionType: message``)."""
-        body = self.request(
-            "GET",
-            f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/{try_number}",
-            params={"map_index": map_index, "full_content": "true"},
-        )
-        content = body.get("content", [])
-        if isinstance(content, str):
-            return content
-        lines = []
-        for record in content:
-            if isinstance(record, str):
-                lines.append(record)
-                continue
-            stamp = record.get("timestamp") or ""
-            level = record.get("level") or ""
-            lines.append(f"[{stamp}] {level} - {record.get('event', '')}".rstrip())
-            for error in record.get("error_detail") or []:
-                lines.append(f"    {error.get('exc_type')}: {error.get('exc_value')}")
-        return "\n".join(lines)
-
-    def xcom(
-        self, dag_id: str, run_id: str, task_id: str, key: str = "return_value", map_index: int = -1
-    ) -> Any:
-        """A task instance's XCom value, as JSON (what ``XComModel`` stored)."""
-        body = self.request(
-            "GET",
-            f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/{key}",
-            params={"map_index": map_index},
-        )
-        value = body["value"]
-        if isinstance(value, str):
-            with contextlib.suppress(ValueError):
-                return json.loads(value)
-        return value
-
     # -- internals -----------------------------------------------------------------------------------
-
-    def _client(self) -> httpx.Client:
-        if self._http is None:
-            self._http = httpx.Client(base_url=self.url, timeout=60)
-        return self._http
-
-    def _all_pages(self, path: str, key: str, params: Mapping[str, Any]) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = []
-        while True:
-            page = self.request("GET", path, params={**params, "limit": 100, "offset": len(items)})
-            items += page[key]
-            if not page[key] or len(items) >= page["total_entries"]:
-                return items
 
     def _create_metadata_db(self) -> None:
         choice = self._metadata_choice

@@ -13,7 +13,6 @@ import datetime as dt
 import hashlib
 import shutil
 import subprocess
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -148,18 +147,6 @@ def run_failure_report(stack: AirflowStack, dag_id: str, run_id: str) -> str:
             text = stack.task_log(dag_id, run_id, ti["task_id"], ti["try_number"], ti["map_index"])
             lines.append(text[-3000:])
     return "\n".join(lines)
-
-
-def wait_for_runs(stack: AirflowStack, dag_id: str, count: int, timeout: float = 180, **filters: Any) -> list:
-    """Wait until ``count`` runs match ``filters`` and all have finished; the runs."""
-    deadline = time.monotonic() + timeout
-    while True:
-        runs = stack.dag_runs(dag_id, **filters)
-        if len(runs) >= count and all(run["state"] in ("success", "failed") for run in runs):
-            return runs
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{dag_id} {filters}: {[(r['dag_run_id'], r['state']) for r in runs]}")
-        time.sleep(0.5)
 
 
 @contextmanager

@@ -26,7 +26,6 @@ from tests.native.conftest import (
     manifest_of_days,
     run_failure_report,
     running_stack,
-    wait_for_runs,
 )
 from tools.airflow_local import AirflowApiError, AirflowStack
 
@@ -82,7 +81,7 @@ def scheduled(stack: AirflowStack, native_pipeline: NativePipeline) -> dict[str,
     days = [today - dt.timedelta(days=n) for n in range(LOOKBACK_DAYS + 3, -1, -1)]
     manifest = native_pipeline.seed(days, sessions_per_day=2, tags_per_session=3, seed=11)
     stack.unpause(DAG_ID)
-    (run,) = wait_for_runs(stack, DAG_ID, 1, run_type="scheduled")
+    (run,) = stack.wait_for_runs(DAG_ID, 1, run_type="scheduled")
     return {
         "run": run,
         "manifest": manifest,
@@ -208,7 +207,7 @@ class TestBackfill:
             "backfill", "create", "--dag-id", DAG_ID, "--from-date", "2026-06-01", "--to-date", "2026-06-03"
         )
 
-        runs = wait_for_runs(stack, DAG_ID, 3, run_type="backfill")
+        runs = stack.wait_for_runs(DAG_ID, 3, run_type="backfill")
 
         assert len(runs) == 3
         for run in runs:
@@ -279,7 +278,7 @@ class TestDownstreamOfTheAsset:
             run = stack.trigger(DAG_ID, conf={"start_date": day.isoformat()})
             assert_succeeded(stack, stack.wait_for_run(DAG_ID, run["dag_run_id"]))
 
-            (downstream,) = wait_for_runs(stack, DOWNSTREAM_ID, 1, run_type="asset_triggered")
+            (downstream,) = stack.wait_for_runs(DOWNSTREAM_ID, 1, run_type="asset_triggered")
         finally:
             stack.pause(DOWNSTREAM_ID)
 

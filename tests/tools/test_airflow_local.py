@@ -16,7 +16,6 @@ import re
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -25,10 +24,15 @@ import pytest
 
 from tests.conftest import ROOT
 from tests.view import seed
-from tools.airflow_local import find_processes
+from tools.airflow_local import AirflowApi, find_processes
 from tools.services import LocalPostgres, free_port
 
 pytestmark = pytest.mark.native
+
+DAG_ID = "event_ingest"
+# The API server answers in milliseconds on a quiet machine, but beside the other test worker's
+# Airflow it once took over httpx's default 5 s (CI): a user's browser waits longer than that too.
+HTTP_TIMEOUT = 60
 
 
 def read_until(process: subprocess.Popen[str], last_line: str) -> str:
@@ -41,29 +45,6 @@ def read_until(process: subprocess.Popen[str], last_line: str) -> str:
         printed.append(line)
         if line.startswith(last_line):
             return "".join(printed)
-
-
-# The API server answers in milliseconds on a quiet machine, but beside the other test worker's
-# Airflow it once took over httpx's default 5 s (CI): a user's browser waits longer than that too.
-HTTP_TIMEOUT = 60
-
-
-def runs_once_there(api: httpx.Client, timeout: float = 120) -> list[dict[str, Any]]:
-    deadline = time.monotonic() + timeout
-    while True:
-        runs = api.get("/api/v2/dags/event_ingest/dagRuns").json()["dag_runs"]
-        if runs or time.monotonic() > deadline:
-            return runs
-        time.sleep(1)
-
-
-def wait_for_run(api: httpx.Client, run_id: str, timeout: float = 300) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        run = api.get(f"/api/v2/dags/event_ingest/dagRuns/{run_id}").json()
-        if run["state"] in ("success", "failed") or time.monotonic() > deadline:
-            return run
-        time.sleep(1)
 
 
 def sqlite_query(data_dir: Path) -> seed.Query:
@@ -98,24 +79,17 @@ def test_make_airflow_loads_the_scheduled_days_and_a_triggered_range_and_stop_le
         url, user, password = re.search(r"UI and REST API\s+(\S+)\s+login: (\S+) / (\S+)", printed).groups()
         first, last = re.search(r"with start_date ([\d-]+) and end_date ([\d-]+)", printed).groups()
         state = (work / "state.json").read_text()
-        anonymous = httpx.Client(base_url=url, timeout=HTTP_TIMEOUT)
-        token = anonymous.post("/auth/token", json={"username": user, "password": password}).json()
-        headers = {"Authorization": f"Bearer {token['access_token']}"}
-        api = httpx.Client(base_url=url, headers=headers, timeout=HTTP_TIMEOUT)
+        api = AirflowApi(url, user, password)
 
-        (run,) = runs_once_there(api)  # the scheduler makes it on unpause
+        (run,) = api.wait_for_runs(DAG_ID, 1, timeout=300)  # the scheduler makes it on unpause
         assert run["run_type"] == "scheduled"
-        assert wait_for_run(api, run["dag_run_id"])["state"] == "success"
+        assert run["state"] == "success"
         loaded_by_schedule = sessions_per_day(work / "data")
         assert len(loaded_by_schedule) == 3
         assert min(loaded_by_schedule) > last
 
-        triggered = api.post(
-            "/api/v2/dags/event_ingest/dagRuns",
-            json={"logical_date": None, "conf": {"start_date": first, "end_date": last}},
-        )
-        assert triggered.status_code == 200, triggered.text
-        assert wait_for_run(api, triggered.json()["dag_run_id"])["state"] == "success"
+        triggered = api.trigger(DAG_ID, conf={"start_date": first, "end_date": last})
+        assert api.wait_for_run(DAG_ID, triggered["dag_run_id"])["state"] == "success"
         loaded = sessions_per_day(work / "data")
         assert sorted(set(loaded) - set(loaded_by_schedule)) == [
             day for day in sorted(loaded) if first <= day <= last
@@ -124,12 +98,14 @@ def test_make_airflow_loads_the_scheduled_days_and_a_triggered_range_and_stop_le
 
         # The ingest view on the demo's data: each day's bars are the tables' own counts.
         week = {"start": min(loaded), "end": max(loaded)}
-        days = api.get("/event-ingest/api/days", params=week)
+        days_url = f"{url}/event-ingest/api/days"
+        bearer = {"Authorization": f"Bearer {api.token()}"}
+        days = httpx.get(days_url, params=week, headers=bearer, timeout=HTTP_TIMEOUT)
         assert days.status_code == 200, days.text
         first_day, last_day = (dt.date.fromisoformat(week[end]) for end in ("start", "end"))
         assert days.json() == seed.expected_days(sqlite_query(work / "data"), first_day, last_day)
         assert sum(day["open_rejects"] for day in days.json()) > 0  # the demo's bad sessions
-        assert anonymous.get("/event-ingest/api/days", params=week).status_code == 401
+        assert httpx.get(days_url, params=week, timeout=HTTP_TIMEOUT).status_code == 401
     finally:
         stop = subprocess.run(
             [*command, "stop"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False
