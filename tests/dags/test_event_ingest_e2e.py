@@ -11,7 +11,7 @@ import pytest
 
 from event_ingest.timestamps import normalize
 from include import generator
-from tests.support.pipeline import Pipeline
+from tests.support.pipeline import Pipeline, airflow_dags_test
 
 pytestmark = pytest.mark.e2e
 
@@ -242,18 +242,9 @@ class TestEmbeddedSqlite:
 
 class TestAirflowCli:
     def test_dags_test_with_a_date_range_conf_loads_that_range(self, pipeline: Pipeline) -> None:
-        import json
-        import os
-        import subprocess
-        import sys
-
         manifest = pipeline.seed([NOV[7], NOV[8]], sessions_per_day=2, bad_kinds=["md5_mismatch"], seed=13)
-        command = [
-            str(Path(sys.executable).parent / "airflow"), "dags", "test", "event_ingest", "2026-11-20",
-            "-c", json.dumps({"start_date": "2026-11-07", "end_date": "2026-11-08"}),
-        ]  # fmt: skip
 
-        result = subprocess.run(command, capture_output=True, text=True, env=os.environ.copy(), check=False)
+        result = airflow_dags_test({"start_date": "2026-11-07", "end_date": "2026-11-08"}, "2026-11-20")
 
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
         assert_loaded_exactly(pipeline, manifest)

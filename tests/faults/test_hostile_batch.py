@@ -13,10 +13,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
-import os
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 
@@ -24,6 +20,7 @@ import pytest
 
 from include import generator
 from tests.faults.conftest import BACKENDS, FaultPipeline, assert_loaded_exactly, put_session, task_tries, wav
+from tests.support.pipeline import airflow_dags_test
 from tests.support.stores import changed_rows
 from tools.services import MotoS3
 
@@ -162,21 +159,6 @@ def test_crashing_input_in_a_batch_is_rejected_by_name_and_every_good_session_lo
     assert again == rows, changed_rows(rows, again)
     assert pipe.local_files() == files  # no file written, moved or touched
     assert second.summary == {**summary, "loaded_sessions": 0, "loaded_events": 0, "skipped": len(sessions)}
-
-
-def airflow_dags_test(conf: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    """``airflow dags test`` of the DAG, as a user runs it, in the test's environment."""
-    command = [
-        str(Path(sys.executable).parent / "airflow"),
-        "dags",
-        "test",
-        "event_ingest",
-        "-c",
-        json.dumps(conf),
-    ]
-    return subprocess.run(
-        command, capture_output=True, text=True, env=os.environ.copy(), timeout=600, check=False
-    )
 
 
 def test_airflow_dags_test_over_every_bad_kind_and_crashing_input_loads_the_good_and_reruns_change_nothing(

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -30,6 +34,22 @@ def load_event_ingest_dag() -> Any:
     bag = DagBag(dag_folder=str(ROOT / "dags"))
     assert not bag.import_errors, bag.import_errors
     return bag.dags["event_ingest"]
+
+
+def airflow_dags_test(
+    conf: dict[str, Any], logical_date: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``airflow dags test event_ingest`` with ``conf``, as a user runs the CLI, in the test's environment."""
+    command = [str(Path(sys.executable).parent / "airflow"), "dags", "test", "event_ingest"]
+    command += [logical_date] if logical_date else []
+    return subprocess.run(
+        [*command, "-c", json.dumps(conf)],
+        capture_output=True,
+        text=True,
+        env=os.environ.copy(),
+        timeout=600,
+        check=False,
+    )
 
 
 class Pipeline:
