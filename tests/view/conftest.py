@@ -21,7 +21,7 @@ import pytest
 
 from include import generator
 from tests.view import seed
-from tools.airflow_local import AirflowStack
+from tools.airflow_local import AirflowApi, AirflowStack
 from tools.services import MariaDbServer, SeaweedS3
 
 DAG_ID = "event_ingest"
@@ -43,13 +43,7 @@ class ViewServer:
         return self.stack.url
 
     def token(self, username: str) -> str:
-        response = httpx.post(
-            f"{self.url}/auth/token",
-            json={"username": username, "password": self.passwords[username]},
-            timeout=60,
-        )
-        response.raise_for_status()
-        return response.json()["access_token"]
+        return AirflowApi(self.url, username, self.passwords[username]).token()
 
     def get(self, path: str, *, token: str | None = None, **kwargs: Any) -> httpx.Response:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
